@@ -1,0 +1,12 @@
+//! `proard-backend`: the ProARD Studio server and the `proard` CLI, over a library that works
+//! without either.
+//!
+//! * [`cli`] — the `proard` command line;
+//! * [`server`] — axum routes (JSON API, static studio);
+//! * [`spaces`] — a space from a preset name or a file;
+//! * [`space_report`] — the human-readable space summary.
+
+pub mod cli;
+pub mod server;
+pub mod space_report;
+pub mod spaces;

@@ -1,0 +1,34 @@
+//! `proard-shared`: everything the ProARD server, CLI and browser studio share.
+//!
+//! Architecture invariants: no tensors, no I/O, no clocks — pure functions of their inputs, so
+//! the crate builds for wasm32 and gives bit-identical answers natively and in the browser
+//! (seeded ChaCha8 randomness, integer cost arithmetic).
+//!
+//! * [`space`] — search spaces (ResNet / MobileNetV3 families), validation, channel tables;
+//! * [`preset`] — the built-in spaces;
+//! * [`arch`] — arch configs in the reference format, validated against a space;
+//! * [`subnet`] — the concrete network an arch stands for;
+//! * [`cost`] — analytic MACs and parameters;
+//! * [`count`] — exact number of distinct subnets;
+//! * [`encoding`] — one-hot encoding for the predictor;
+//! * [`genome`] — seeded sampling, mutation and crossover;
+//! * [`channels`] — the reference's channel rounding;
+//! * [`display`] — number formatting shared by CLI and studio;
+//! * [`api`] — JSON types exchanged between server, CLI and browser.
+
+pub mod api;
+pub mod arch;
+pub mod channels;
+pub mod cost;
+pub mod count;
+pub mod display;
+pub mod encoding;
+pub mod genome;
+pub mod preset;
+pub mod space;
+pub mod subnet;
+
+pub use arch::{Arch, ArchError};
+pub use cost::Cost;
+pub use space::{Family, Space, SpaceError};
+pub use subnet::Subnet;
