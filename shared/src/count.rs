@@ -47,6 +47,7 @@ impl Space {
 
 #[cfg(test)]
 mod tests {
+    use crate::Space;
     use crate::preset::preset;
     use std::collections::HashSet;
 
@@ -63,16 +64,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn count_equals_the_number_of_distinct_encodings_of_a_small_space() {
-        // Brute force over every genome of a tiny space: distinct encodings = distinct subnets.
-        let mut space = preset("mbv3-mini").unwrap();
-        let crate::space::Space::MobileNetV3(s) = &mut space else { unreachable!() };
-        s.stages.truncate(2);
-        s.stages[0].kernel_sizes = vec![3, 5];
-        s.stages[0].expand_ratios = vec![3.0];
-        s.stages[1].depths = vec![1, 2];
-        s.stages[1].expand_ratios = vec![4.0, 6.0];
+    /// Distinct encodings over every genome of `space` (distinct encodings = distinct subnets).
+    fn brute_force_count(space: &Space) -> usize {
         let card = space.genome_cardinalities();
         let mut seen = HashSet::new();
         let mut genome = vec![0; card.len()];
@@ -80,19 +73,38 @@ mod tests {
             let encoding = space.encode(&space.decode(&genome)).unwrap();
             seen.insert(encoding.iter().map(|x| *x as u8).collect::<Vec<u8>>());
             // Odometer increment over the mixed-radix genome.
-            let mut i = 0;
-            while i < card.len() {
-                genome[i] += 1;
-                if genome[i] < card[i] {
-                    break;
-                }
-                genome[i] = 0;
-                i += 1;
-            }
-            if i == card.len() {
-                break;
-            }
+            let Some(i) = (0..card.len()).find(|&i| genome[i] + 1 < card[i]) else {
+                return seen.len();
+            };
+            genome[i] += 1;
+            genome[..i].fill(0);
         }
-        assert_eq!(seen.len().to_string(), space.subnet_count().to_string());
+    }
+
+    #[test]
+    fn mbv3_count_equals_brute_force() {
+        let Space::MobileNetV3(mut s) = preset("mbv3-mini").unwrap() else { unreachable!() };
+        s.stages.truncate(2);
+        s.stages[0].kernel_sizes = vec![3, 5];
+        s.stages[0].expand_ratios = vec![3.0];
+        s.stages[1].depths = vec![1, 2];
+        s.stages[1].expand_ratios = vec![4.0, 6.0];
+        let space = Space::MobileNetV3(s);
+        assert_eq!(brute_force_count(&space).to_string(), space.subnet_count().to_string());
+    }
+
+    #[test]
+    fn resnet_count_equals_brute_force() {
+        let Space::ResNet(mut s) = preset("resnet-mini").unwrap() else { unreachable!() };
+        s.stem.width_mults = vec![0.65, 1.0];
+        s.stages.truncate(2);
+        s.stages[0].depths = vec![0, 1];
+        s.stages[0].width_mults = vec![0.65, 1.0];
+        s.stages[0].expand_ratios = vec![0.2, 0.35];
+        s.stages[1].depths = vec![1, 2];
+        s.stages[1].width_mults = vec![1.0];
+        s.stages[1].expand_ratios = vec![0.25, 0.35];
+        let space = Space::ResNet(s);
+        assert_eq!(brute_force_count(&space).to_string(), space.subnet_count().to_string());
     }
 }
