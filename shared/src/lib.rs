@@ -12,6 +12,7 @@
 //! * [`count`] — exact number of distinct subnets;
 //! * [`encoding`] — one-hot encoding for the predictor;
 //! * [`genome`] — seeded sampling, mutation and crossover;
+//! * [`nsga2`] — NSGA-II multi-objective search over genomes (pymoo's algorithm);
 //! * [`channels`] — the reference's channel rounding;
 //! * [`display`] — number formatting shared by CLI and studio;
 //! * [`api`] — JSON types exchanged between server, CLI and browser.
@@ -24,6 +25,7 @@ pub mod count;
 pub mod display;
 pub mod encoding;
 pub mod genome;
+pub mod nsga2;
 pub mod preset;
 pub mod space;
 pub mod subnet;
