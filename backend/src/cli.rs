@@ -1,13 +1,23 @@
 //! The `proard` command line: argument parsing and dispatch to the library.
 
+mod data;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use proard_shared::Arch;
 use proard_shared::api::{SampledArch, SpaceSummary};
 use proard_shared::genome::seeded_rng;
+use proard_shared::nsga2::Nsga2Config;
+use proard_shared::predictor::{Labelled, Predictor, PredictorConfig};
+use proard_shared::search::{SearchConfig, search};
+
+use crate::bench::model_bench;
+use crate::device::DeviceChoice;
+use crate::model::check::check_export;
 
 use crate::server::{self, ServerConfig};
 use crate::space_report::{mmacs, report};
@@ -26,6 +36,40 @@ pub enum Command {
     /// Inspect search spaces (presets or your own .toml/.json files).
     #[command(subcommand)]
     Space(SpaceCommand),
+    /// Check data sets, fetch the official CIFAR archives, measure the loader.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Build supernets, check exported students, measure throughput.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Fit the accuracy–robustness predictor on evaluated students.
+    #[command(subcommand)]
+    Predictor(PredictorCommand),
+    /// NSGA-II search for the best students under a MACs budget, scored by a predictor.
+    Search {
+        /// Predictor file written by `proard predictor fit`.
+        #[arg(long)]
+        predictor: PathBuf,
+        /// MACs budget per image, in millions.
+        #[arg(long)]
+        max_mmacs: Option<f64>,
+        /// Population size.
+        #[arg(long, default_value_t = 100)]
+        pop: usize,
+        /// Generations.
+        #[arg(long, default_value_t = 100)]
+        gens: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also minimise MACs (a third objective).
+        #[arg(long)]
+        macs_objective: bool,
+        #[arg(long, value_enum, default_value_t)]
+        device: DeviceChoice,
+        /// One JSON line per front member: arch, macs, pred_acc, pred_rob.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the studio and its API.
     Serve {
         /// Address to listen on; loopback unless you ask otherwise.
@@ -63,6 +107,98 @@ pub enum SpaceCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Seeded supernet, one random batch through it and its exported student (eval-mode BN):
+    /// max_abs_diff, macs_executed, macs_analytic, params.
+    Check {
+        /// Preset name or space file.
+        space: String,
+        /// `largest`, `smallest`, `random` (drawn with --seed) or an arch as JSON.
+        #[arg(long, default_value = "largest")]
+        arch: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        #[arg(long, value_enum, default_value_t)]
+        device: DeviceChoice,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Images per second of a forward pass, an SGD training step and PGD-10 on one subnet.
+    Bench {
+        space: String,
+        #[arg(long, default_value = "largest")]
+        arch: String,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Timed iterations per measurement (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        iterations: usize,
+        #[arg(long, value_enum, default_value_t)]
+        device: DeviceChoice,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PredictorCommand {
+    /// Train the MLP on student records (JSON lines with `arch`, `clean`, `pgd20` as fractions)
+    /// and report held-out RMSEs.
+    Fit {
+        /// Preset name or space file the records belong to.
+        #[arg(long)]
+        space: String,
+        /// Student-evaluation records, JSON lines.
+        #[arg(long)]
+        records: PathBuf,
+        /// Where to write the predictor (safetensors).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 50)]
+        epochs: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t)]
+        device: DeviceChoice,
+        /// rmse_acc, rmse_rob, n_train, n_test (and train RMSEs) as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Reads student records (JSON lines); a bad line is reported with its number.
+fn read_records(path: &std::path::Path) -> anyhow::Result<Vec<Labelled>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).with_context(|| {
+                format!(
+                    "{} line {}: not a student record with `arch`, `clean`, `pgd20`",
+                    path.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect()
+}
+
+/// An arch given on the command line: a keyword or JSON.
+fn parse_arch(space: &proard_shared::Space, text: &str, seed: u64) -> anyhow::Result<Arch> {
+    Ok(match text {
+        "largest" => space.largest_arch(),
+        "smallest" => space.smallest_arch(),
+        "random" => space.sample_arch(&mut seeded_rng(seed)),
+        json => Arch::from_json(space, json)
+            .context("--arch must be largest, smallest, random or an arch as JSON")?,
+    })
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -97,6 +233,121 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Model(ModelCommand::Check { space, arch, seed, batch, device, json }) => {
+            let space = load_space(&space)?;
+            let arch = parse_arch(&space, &arch, seed)?;
+            let check = check_export(space, &arch, seed, batch, &device.device()?)?;
+            if json {
+                println!("{}", serde_json::to_string(&check)?);
+            } else {
+                println!("arch          {}", check.arch.to_json());
+                println!("max_abs_diff  {:e}", check.max_abs_diff);
+                println!(
+                    "MACs          {} executed, {} analytic",
+                    check.macs_executed, check.macs_analytic
+                );
+                println!("params        {} (analytic {})", check.params, check.params_analytic);
+            }
+            Ok(())
+        }
+        Command::Model(ModelCommand::Bench { space, arch, batch, iterations, device, json }) => {
+            let space = load_space(&space)?;
+            let arch = parse_arch(&space, &arch, 0)?;
+            anyhow::ensure!(
+                batch > 0 && iterations > 0,
+                "--batch and --iterations must be at least 1"
+            );
+            let report = model_bench(space, arch, batch, iterations, &device.device()?)
+                .context("the device failed during the benchmark")?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "{} on {}, batch {} ({} per image)",
+                    report.space,
+                    report.device,
+                    report.batch,
+                    mmacs(report.macs)
+                );
+                println!("forward      {:>9.1} img/s", report.forward_img_s);
+                println!("train step   {:>9.1} img/s", report.train_step_img_s);
+                println!("PGD-10       {:>9.1} img/s", report.pgd10_img_s);
+            }
+            Ok(())
+        }
+        Command::Predictor(PredictorCommand::Fit {
+            space,
+            records,
+            out,
+            epochs,
+            seed,
+            device,
+            json,
+        }) => {
+            let space = load_space(&space)?;
+            let records = read_records(&records)?;
+            let config = PredictorConfig::new().with_epochs(epochs).with_seed(seed);
+            let (predictor, report) = Predictor::fit(&space, &records, &config, &device.device()?)?;
+            let bytes = predictor.to_bytes()?;
+            std::fs::write(&out, bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("trained on {} records, held out {}", report.n_train, report.n_test);
+                println!(
+                    "RMSE accuracy    {:.4} (train {:.4})",
+                    report.rmse_acc, report.train_rmse_acc
+                );
+                println!(
+                    "RMSE robustness  {:.4} (train {:.4})",
+                    report.rmse_rob, report.train_rmse_rob
+                );
+                println!("wrote {}", out.display());
+            }
+            Ok(())
+        }
+        Command::Search { predictor, max_mmacs, pop, gens, seed, macs_objective, device, json } => {
+            let bytes = std::fs::read(&predictor)
+                .with_context(|| format!("cannot read {}", predictor.display()))?;
+            let mut scorer = Predictor::from_bytes(bytes, &device.device()?)
+                .with_context(|| format!("{} is not a predictor file", predictor.display()))?;
+            if let Some(m) = max_mmacs {
+                anyhow::ensure!(
+                    m.is_finite() && m > 0.0,
+                    "--max-mmacs must be a positive number, got {m}"
+                );
+            }
+            let config = SearchConfig {
+                nsga2: Nsga2Config {
+                    population: pop,
+                    generations: gens,
+                    seed,
+                    ..Nsga2Config::default()
+                },
+                max_macs: max_mmacs.map(|m| (m * 1e6) as u64),
+                macs_objective,
+            };
+            let space = scorer.space.clone();
+            let result = search(&space, &mut scorer, &config)?;
+            let mut out = std::io::stdout().lock();
+            for member in &result.front {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(member)?)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:>10}  acc {:.4}  rob {:.4}  {}",
+                        mmacs(member.macs),
+                        member.pred_acc,
+                        member.pred_rob,
+                        member.arch.to_json()
+                    )?;
+                }
+            }
+            Ok(())
+        }
+        Command::Data(command) => data::run(command),
         Command::Serve { addr, static_dir } => serve(addr, static_dir),
     }
 }

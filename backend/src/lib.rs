@@ -1,14 +1,20 @@
 //! `proard-backend`: the ProARD Studio server and the `proard` CLI, over a library that works
 //! without either.
 //!
+//! * [`attack`] — adversarial attacks (input gradients only);
+//! * [`bench`] — throughput measurements of `proard model bench`;
 //! * [`cli`] — the `proard` command line;
+//! * [`data`] — CIFAR binaries, image folders, the synthetic set, download, loader;
 //! * [`device`] — which Burn device a command computes on;
 //! * [`model`] — dynamic supernets, BatchNorm modes, students, weights files;
 //! * [`server`] — axum routes (JSON API, static studio);
 //! * [`spaces`] — a space from a preset name or a file;
 //! * [`space_report`] — the human-readable space summary.
 
+pub mod attack;
+pub mod bench;
 pub mod cli;
+pub mod data;
 pub mod device;
 pub mod model;
 pub mod server;

@@ -114,3 +114,115 @@ fn bad_input_gets_one_clear_message() {
     let message = failure(&["space", "show", &wrong_extension]);
     assert!(message.contains("unsupported extension"), "{message}");
 }
+
+#[test]
+fn model_check_reports_an_exact_export_and_executed_macs() {
+    for space in ["resnet-mini", "mbv3-mini"] {
+        let out = stdout(&proard(&[
+            "model", "check", space, "--arch", "random", "--seed", "5", "--batch", "2", "--json",
+        ]));
+        let check: Value = serde_json::from_str(&out).unwrap();
+        assert!(check["max_abs_diff"].as_f64().unwrap() <= 1e-5, "{out}");
+        assert_eq!(check["macs_executed"], check["macs_analytic"], "{out}");
+        assert_eq!(check["params"], check["params_analytic"], "{out}");
+        assert_eq!(check["seed"], 5);
+    }
+}
+
+#[test]
+fn model_commands_reject_bad_archs_and_missing_backends() {
+    let message = failure(&["model", "check", "mbv3-mini", "--arch", r#"{"ks":[3]}"#]);
+    assert!(
+        message.contains("--arch must be largest, smallest, random or an arch as JSON"),
+        "{message}"
+    );
+    let message = failure(&[
+        "model",
+        "check",
+        "resnet-mini",
+        "--arch",
+        r#"{"d":[0,0,0,0],"e":[0.2],"w":[0,0,0,0,0]}"#,
+    ]);
+    assert!(message.contains("e: expected 9 values"), "{message}");
+    if !cfg!(feature = "wgpu") {
+        let message = failure(&["model", "check", "resnet-mini", "--device", "wgpu"]);
+        assert!(message.contains("built without wgpu support"), "{message}");
+    }
+}
+
+#[test]
+fn predictor_fit_then_search_under_a_budget() {
+    use proard_shared::genome::seeded_rng;
+    let space = proard_shared::preset::preset("mbv3-mini").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Records from a known smooth function: bigger subnets are more accurate, less robust.
+    let mut rng = seeded_rng(4);
+    let mut lines = String::new();
+    for _ in 0..300 {
+        let arch = space.sample_arch(&mut rng);
+        let mmacs = space.subnet(&arch).unwrap().cost().macs as f64 / 1e6;
+        let record = serde_json::json!({
+            "arch": arch, "macs": mmacs, "clean": 0.3 + 0.02 * mmacs, "pgd20": 0.5 - 0.01 * mmacs, "fgsm": 0.4,
+        });
+        lines.push_str(&format!("{record}\n"));
+    }
+    let records = dir.path().join("students.jsonl");
+    std::fs::write(&records, lines).unwrap();
+    let predictor = dir.path().join("predictor.safetensors");
+    let out = stdout(&proard(&[
+        "predictor",
+        "fit",
+        "--space",
+        "mbv3-mini",
+        "--records",
+        records.to_str().unwrap(),
+        "--out",
+        predictor.to_str().unwrap(),
+        "--epochs",
+        "300",
+        "--json",
+    ]));
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((report["n_train"].as_u64(), report["n_test"].as_u64()), (Some(240), Some(60)));
+    // Targets vary by ±0.17 around their mean (std ≈ 0.06): the fit must explain most of it.
+    assert!(
+        report["rmse_acc"].as_f64().unwrap() < 0.02 && report["rmse_rob"].as_f64().unwrap() < 0.02,
+        "{out}"
+    );
+
+    let front = stdout(&proard(&[
+        "search",
+        "--predictor",
+        predictor.to_str().unwrap(),
+        "--max-mmacs",
+        "8",
+        "--pop",
+        "20",
+        "--gens",
+        "10",
+        "--json",
+    ]));
+    let members: Vec<Value> = front.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!members.is_empty());
+    for m in &members {
+        assert!(m["macs"].as_u64().unwrap() <= 8_000_000, "{m}");
+        assert!(m["pred_acc"].is_number() && m["pred_rob"].is_number());
+        let arch = proard_shared::Arch::from_json(&space, &m["arch"].to_string()).unwrap();
+        assert_eq!(m["macs"].as_u64().unwrap(), space.subnet(&arch).unwrap().cost().macs);
+    }
+
+    let message = failure(&["search", "--predictor", records.to_str().unwrap()]);
+    assert!(message.contains("is not a predictor file"), "{message}");
+    std::fs::write(&records, "{\"arch\": 1}\n").unwrap();
+    let message = failure(&[
+        "predictor",
+        "fit",
+        "--space",
+        "mbv3-mini",
+        "--records",
+        records.to_str().unwrap(),
+        "--out",
+        predictor.to_str().unwrap(),
+    ]);
+    assert!(message.contains("students.jsonl line 1: not a student record"), "{message}");
+}

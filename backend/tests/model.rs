@@ -83,12 +83,11 @@ fn check_export_and_macs(space: &Space, archs: &[Arch], batch: usize) {
         assert_eq!(student_pass.macs, subnet.cost().macs);
         let diff = max_abs_diff(from_supernet, from_student);
         assert!(diff <= 1e-5, "{}: student differs by {diff} for {}", space.name(), arch.to_json());
-        let params: usize = named_tensors(&student.network)
-            .iter()
-            .filter(|(name, _)| !name.contains("running_"))
-            .map(|(_, (shape, _))| shape.iter().product::<usize>())
-            .sum();
-        assert_eq!(params as u64, subnet.cost().params, "student parameters = analytic count");
+        assert_eq!(
+            student.network.parameter_count(),
+            subnet.cost().params,
+            "student parameters = analytic count"
+        );
     }
 }
 

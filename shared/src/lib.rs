@@ -1,8 +1,9 @@
 //! `proard-shared`: everything the ProARD server, CLI and browser studio share.
 //!
-//! Architecture invariants: no tensors, no I/O, no clocks — pure functions of their inputs, so
-//! the crate builds for wasm32 and gives bit-identical answers natively and in the browser
-//! (seeded ChaCha8 randomness, integer cost arithmetic).
+//! Architecture invariants: no I/O, no clocks — pure functions of their inputs, so the crate
+//! builds for wasm32 and gives bit-identical answers natively and in the browser (seeded
+//! ChaCha8 randomness, integer cost arithmetic). Tensors only behind the `predictor` feature
+//! (Burn), so the UI bundle stays small; the search's Web Worker enables it.
 //!
 //! * [`space`] — search spaces (ResNet / MobileNetV3 families), validation, channel tables;
 //! * [`preset`] — the built-in spaces;
@@ -15,6 +16,8 @@
 //! * [`nsga2`] — NSGA-II multi-objective search over genomes (pymoo's algorithm);
 //! * [`channels`] — the reference's channel rounding;
 //! * [`display`] — number formatting shared by CLI and studio;
+//! * [`search`] — arch search: NSGA-II over genomes under a MACs budget;
+//! * [`predictor`] — the accuracy–robustness MLP (feature `predictor`, Burn);
 //! * [`api`] — JSON types exchanged between server, CLI and browser.
 
 pub mod api;
@@ -26,7 +29,10 @@ pub mod display;
 pub mod encoding;
 pub mod genome;
 pub mod nsga2;
+#[cfg(feature = "predictor")]
+pub mod predictor;
 pub mod preset;
+pub mod search;
 pub mod space;
 pub mod subnet;
 

@@ -9,6 +9,7 @@
 //! shapes the layers actually ran on.
 
 pub mod batch_norm;
+pub mod check;
 pub mod layers;
 pub mod mbv3;
 pub mod pass;
@@ -57,6 +58,16 @@ impl Network {
             (Network::MobileNetV3(n), Subnet::MobileNetV3(s)) => n.forward(x, s, pass),
             _ => panic!("a subnet of another family than the network"),
         }
+    }
+
+    /// Learnable parameters (every tensor but BatchNorm running statistics): for a student,
+    /// what `proard_shared::cost` counts analytically.
+    pub fn parameter_count(&self) -> u64 {
+        weights::named_tensors(self)
+            .iter()
+            .filter(|(name, _)| !name.ends_with("running_mean") && !name.ends_with("running_var"))
+            .map(|(_, (shape, _))| shape.iter().product::<usize>() as u64)
+            .sum()
     }
 
     /// Writes calibrated statistics into every BatchNorm the calibration saw.
