@@ -1,27 +1,9 @@
 //! The `proard` binary as a user runs it.
 
-use std::process::{Command, Output};
+mod support;
 
 use serde_json::Value;
-
-fn proard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_proard")).args(args).output().expect("proard runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-/// A failure must be one clear line on stderr and a non-zero exit, never a panic.
-fn failure(args: &[&str]) -> String {
-    let output = proard(args);
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(!output.status.success(), "{args:?} should fail");
-    assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
-    assert!(stderr.starts_with("error: "), "{args:?}:\n{stderr}");
-    stderr
-}
+use support::{failure, proard, stdout};
 
 #[test]
 fn show_json_gives_exact_counts_and_ranges() {

@@ -1,13 +1,16 @@
 //! Data readers, loader, download and `proard data` on fixtures generated here: every format,
 //! every bad input, and a small CNN learning the synthetic set.
 
+mod support;
+
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+
+use support::{failure, proard, stdout};
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -834,25 +837,6 @@ fn fetch_errors_name_what_went_wrong() {
 
 // ---------------------------------------------------------------------------------------------
 // The `proard data` command line
-
-fn proard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_proard")).args(args).output().expect("proard runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-/// A failure is a clear message on stderr and a non-zero exit, never a panic.
-fn failure(args: &[&str]) -> String {
-    let output = proard(args);
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(!output.status.success(), "{args:?} should fail");
-    assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
-    assert!(stderr.starts_with("error: "), "{args:?}:\n{stderr}");
-    stderr
-}
 
 #[test]
 fn cli_check_prints_the_summary_as_json_and_text() {

@@ -18,6 +18,7 @@
 //! * [`display`] — number formatting shared by CLI and studio;
 //! * [`search`] — arch search: NSGA-II over genomes under a MACs budget;
 //! * [`predictor`] — the accuracy–robustness MLP (feature `predictor`, Burn);
+//! * [`weights_header`] — the self-describing metadata of safetensors weights files;
 //! * [`api`] — JSON types exchanged between server, CLI and browser.
 
 pub mod api;
@@ -35,6 +36,7 @@ pub mod preset;
 pub mod search;
 pub mod space;
 pub mod subnet;
+pub mod weights_header;
 
 pub use arch::{Arch, ArchError};
 pub use cost::Cost;

@@ -243,7 +243,7 @@ impl Predictor {
 
     /// Reads a predictor written by [`Predictor::to_bytes`] onto `device`.
     pub fn from_bytes(bytes: Vec<u8>, device: &Device) -> Result<Predictor, PredictorError> {
-        let metadata = safetensors_metadata(&bytes).map_err(PredictorError::Weights)?;
+        let metadata = crate::weights_header::metadata(&bytes).map_err(PredictorError::Weights)?;
         let get = |key: &str| {
             metadata
                 .get(key)
@@ -276,20 +276,6 @@ impl crate::search::ArchScorer for Predictor {
     fn score(&mut self, archs: &[Arch]) -> Vec<[f64; 2]> {
         self.predict(archs).expect("the search only proposes archs of the predictor's space")
     }
-}
-
-/// The `__metadata__` map of safetensors bytes (8-byte little-endian header length, JSON header).
-pub fn safetensors_metadata(
-    bytes: &[u8],
-) -> Result<std::collections::HashMap<String, String>, String> {
-    let len = bytes.get(..8).ok_or("shorter than a safetensors header")?;
-    let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
-    let header =
-        bytes.get(8..8usize.saturating_add(len)).ok_or("header length exceeds the data")?;
-    let header: serde_json::Value =
-        serde_json::from_slice(header).map_err(|e| format!("header: {e}"))?;
-    serde_json::from_value(header.get("__metadata__").cloned().unwrap_or_default())
-        .map_err(|e| format!("metadata: {e}"))
 }
 
 #[cfg(test)]

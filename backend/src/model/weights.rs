@@ -68,29 +68,25 @@ pub fn save_student(
     write(&student.network, &mut store, path)
 }
 
-/// Reads the `__metadata__` of a safetensors file: an 8-byte little-endian header length,
-/// then a JSON header.
+/// Reads the `__metadata__` of a safetensors file (its header only).
 pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, WeightsError> {
     use std::io::Read;
     let name = path.display().to_string();
     let io = |source| WeightsError::Io { path: name.clone(), source };
     let format = |reason: String| WeightsError::Format { path: name.clone(), reason };
     let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut len = [0u8; 8];
-    file.read_exact(&mut len)
+    let mut prefix = vec![0u8; 8];
+    file.read_exact(&mut prefix)
         .map_err(|_| format("shorter than its 8-byte header length".into()))?;
-    let len = u64::from_le_bytes(len);
+    let len = u64::from_le_bytes(prefix[..8].try_into().expect("8 bytes"));
     let file_len = file.metadata().map_err(io)?.len();
+    // Check before allocating: a corrupt length must not make us allocate gigabytes.
     if len > file_len.saturating_sub(8) {
         return Err(format(format!("header length {len} exceeds the file size {file_len}")));
     }
-    let mut header = vec![0u8; len as usize];
-    file.read_exact(&mut header).map_err(io)?;
-    let header: serde_json::Value =
-        serde_json::from_slice(&header).map_err(|e| format(format!("header is not JSON: {e}")))?;
-    let metadata = header.get("__metadata__").cloned().unwrap_or_default();
-    serde_json::from_value(metadata)
-        .map_err(|e| format(format!("metadata is not a string map: {e}")))
+    prefix.resize(8 + len as usize, 0);
+    file.read_exact(&mut prefix[8..]).map_err(io)?;
+    proard_shared::weights_header::metadata(&prefix).map_err(format)
 }
 
 fn field<T: serde::de::DeserializeOwned>(
