@@ -1,7 +1,7 @@
 //! `proard-backend`: the ProARD Studio server and the `proard` CLI, over a library that works
 //! without either.
 //!
-//! * [`attack`] — adversarial attacks (input gradients only);
+//! * [`attack`] — adversarial attacks (input gradients only) and robust evaluation;
 //! * [`bench`] — throughput measurements of `proard model bench`;
 //! * [`cli`] — the `proard` command line;
 //! * [`data`] — CIFAR binaries, image folders, the synthetic set, download, loader;
