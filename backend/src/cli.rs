@@ -15,6 +15,7 @@ use proard_shared::nsga2::Nsga2Config;
 use proard_shared::predictor::{Labelled, Predictor, PredictorConfig};
 use proard_shared::search::{SearchConfig, search};
 
+use crate::attack::selftest::{self, SelfTestConfig};
 use crate::bench::model_bench;
 use crate::device::DeviceChoice;
 use crate::model::check::check_export;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Check data sets, fetch the official CIFAR archives, measure the loader.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Attack checks users can run.
+    #[command(subcommand)]
+    Attack(AttackCommand),
     /// Build supernets, check exported students, measure throughput.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -144,6 +148,28 @@ pub enum ModelCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AttackCommand {
+    /// Train a small network on the synthetic set (seeded, fixed budget), then report clean,
+    /// FGSM, PGD-20, CW∞ and APGD-CE accuracy at ε ∈ {0, 2, 4, 8}/255: spots gradient masking
+    /// or a broken install.
+    Selftest {
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Training steps.
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+        /// Synthetic test images attacked.
+        #[arg(long, default_value_t = 256)]
+        images: usize,
+        #[arg(long, value_enum, default_value_t)]
+        device: DeviceChoice,
+        /// `{"clean": a, "attacks": {"pgd20": {"0": a, "0.00784": a, …}, …}, "settings": …}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PredictorCommand {
     /// Train the MLP on student records (JSON lines with `arch`, `clean`, `pgd20` as fractions)
     /// and report held-out RMSEs.
@@ -229,6 +255,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                         cost.params,
                         arch.to_json()
                     )?;
+                }
+            }
+            Ok(())
+        }
+        Command::Attack(AttackCommand::Selftest { seed, steps, images, device, json }) => {
+            anyhow::ensure!(images > 0, "--images must be at least 1");
+            let config =
+                SelfTestConfig { seed, steps, test_images: images, ..SelfTestConfig::default() };
+            let report = selftest::run(&config, &device.device()?);
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "clean accuracy {:.3} ({} synthetic test images, {} training steps)",
+                    report.clean, images, steps
+                );
+                for (attack, by_epsilon) in &report.attacks {
+                    let cells: Vec<String> =
+                        by_epsilon.iter().map(|(e, a)| format!("ε {e}: {a:.3}")).collect();
+                    println!("{attack:<8} {}", cells.join("   "));
                 }
             }
             Ok(())

@@ -6,19 +6,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
+use proard_backend::attack::selftest::{SelfTestConfig, train_small_network};
 use proard_backend::attack::{
     ApgdConfig, ApgdLoss, Attack, EvalReport, FgsmConfig, PgdConfig, PgdLoss, PgdStart, apgd,
-    cross_entropy, evaluate, fgsm, pgd, pgd_with_target,
+    evaluate, fgsm, pgd, pgd_with_target,
 };
 use proard_backend::data::loader::{Loader, LoaderConfig};
 use proard_backend::data::synthetic::{self, SyntheticConfig};
 use proard_backend::data::{ImageSet, Split};
-use proard_backend::model::{NetConfig, Network, Pass, Supernet};
+use proard_backend::model::Network;
 use proard_shared::Subnet;
-use proard_shared::preset::preset;
 
 /// Flex has one global RNG: tests that seed it run one at a time.
 static RNG: Mutex<()> = Mutex::new(());
@@ -32,31 +30,19 @@ const TEST_IMAGES: usize = 64;
 
 /// The smallest resnet-mini subnet after a short SGD run on the synthetic set, and the set.
 fn trained_subnet() -> (Network, Subnet, Arc<ImageSet>) {
-    let set =
-        Arc::new(synthetic::generate(&SyntheticConfig { seed: 3, train: 2000, test: TEST_IMAGES }));
-    let device = Device::flex().autodiff();
-    device.seed(3);
-    let space = preset("resnet-mini").unwrap();
-    let arch = space.smallest_arch();
-    let supernet = Supernet::new(space, NetConfig::new(), &device);
-    let subnet = supernet.subnet(&arch).unwrap();
-    let mut network = supernet.network;
-    let momentum = MomentumConfig::new().with_momentum(0.9).with_dampening(0.0);
-    let mut optimizer = SgdConfig::new().with_momentum(Some(momentum)).init();
-    let train = Loader::new(set.clone(), Split::Train, LoaderConfig::train(32, 3));
-    let mut step = 0;
-    'training: for epoch in 0.. {
-        for batch in train.epoch(epoch) {
-            let (x, y) = batch.tensors(&device);
-            let loss = cross_entropy(network.forward(x, &subnet, &mut Pass::train()), y);
-            let grads = GradientsParams::from_grads(loss.backward(), &network);
-            network = optimizer.step(0.05, network, grads);
-            step += 1;
-            if step == TRAINING_STEPS {
-                break 'training;
-            }
-        }
-    }
+    let config = SelfTestConfig {
+        seed: 3,
+        steps: TRAINING_STEPS,
+        train_images: 2000,
+        test_images: TEST_IMAGES,
+        ..SelfTestConfig::default()
+    };
+    let set = Arc::new(synthetic::generate(&SyntheticConfig {
+        seed: config.seed,
+        train: config.train_images,
+        test: config.test_images,
+    }));
+    let (network, subnet) = train_small_network(&set, &config, &Device::flex());
     (network, subnet, set)
 }
 

@@ -208,3 +208,21 @@ fn predictor_fit_then_search_under_a_budget() {
     ]);
     assert!(message.contains("students.jsonl line 1: not a student record"), "{message}");
 }
+
+#[test]
+fn attack_selftest_reports_every_attack_at_every_epsilon() {
+    let out = stdout(&proard(&["attack", "selftest", "--steps", "40", "--images", "32", "--json"]));
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let clean = report["clean"].as_f64().unwrap();
+    for attack in ["fgsm", "pgd20", "cw", "apgd_ce"] {
+        let row = report["attacks"][attack]
+            .as_object()
+            .unwrap_or_else(|| panic!("{attack} missing: {out}"));
+        let keys: Vec<&str> = row.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["0", "0.00784", "0.01569", "0.03137"], "{attack}");
+        assert_eq!(row["0"].as_f64().unwrap(), clean, "{attack}: ε = 0 is clean accuracy");
+        assert!(row.values().all(|a| (0.0..=1.0).contains(&a.as_f64().unwrap())));
+    }
+    assert_eq!(report["settings"]["budget"]["steps"], 40);
+    assert_eq!(report["settings"]["attacks"].as_array().unwrap().len(), 16);
+}

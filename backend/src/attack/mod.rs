@@ -12,6 +12,7 @@ pub mod eval;
 pub mod fgsm;
 pub mod loss;
 pub mod pgd;
+pub mod selftest;
 
 pub use apgd::{ApgdConfig, ApgdLoss, apgd};
 pub use eval::{Attack, AttackResult, EvalReport, evaluate};
