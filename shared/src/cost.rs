@@ -13,6 +13,7 @@ use std::ops::{Add, AddAssign};
 
 use serde::{Deserialize, Serialize};
 
+use crate::space::strided_size;
 use crate::subnet::{Bottleneck, MbConv, MbV3Subnet, ResNetSubnet, Subnet};
 
 /// MACs and parameters of a network or of a part of it.
@@ -114,7 +115,7 @@ fn resnet_parts(n: &ResNetSubnet) -> Vec<(Part, Cost)> {
 }
 
 fn bottleneck(b: &Bottleneck) -> Cost {
-    let out_size = b.in_size.div_ceil(b.stride);
+    let out_size = strided_size(b.in_size, b.stride);
     let mut cost = conv(b.in_channels, b.mid_channels, 1, 1, b.in_size)
         + batch_norm(b.mid_channels)
         + conv(b.mid_channels, b.mid_channels, 3, 1, out_size)
@@ -128,7 +129,7 @@ fn bottleneck(b: &Bottleneck) -> Cost {
 }
 
 fn mbv3_parts(n: &MbV3Subnet) -> Vec<(Part, Cost)> {
-    let stem_size = n.io.image_size.div_ceil(n.stem_stride);
+    let stem_size = strided_size(n.io.image_size, n.stem_stride);
     let stem = conv(n.io.in_channels, n.stem_channels, 3, 1, stem_size)
         + batch_norm(n.stem_channels)
         + mb_conv(&n.first_block);
@@ -140,7 +141,7 @@ fn mbv3_parts(n: &MbV3Subnet) -> Vec<(Part, Cost)> {
     }
     let (last_channels, last_size) =
         n.blocks.last().map_or((n.first_block.out_channels, n.first_block.in_size), |b| {
-            (b.out_channels, b.in_size.div_ceil(b.stride))
+            (b.out_channels, strided_size(b.in_size, b.stride))
         });
     let head = conv(last_channels, n.final_expand_channels, 1, 1, last_size)
         + batch_norm(n.final_expand_channels)
@@ -151,7 +152,7 @@ fn mbv3_parts(n: &MbV3Subnet) -> Vec<(Part, Cost)> {
 }
 
 fn mb_conv(b: &MbConv) -> Cost {
-    let out_size = b.in_size.div_ceil(b.stride);
+    let out_size = strided_size(b.in_size, b.stride);
     let dw = b.depthwise_channels();
     let mut cost = Cost::default();
     if let Some(mid) = b.mid_channels {

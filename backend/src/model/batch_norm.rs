@@ -43,11 +43,6 @@ impl DynBatchNorm {
         }
     }
 
-    /// Channels of the shared statistics.
-    pub fn max_channels(&self) -> usize {
-        self.weight.dims()[0]
-    }
-
     /// Normalises `x` [N, C, H, W] with the first C entries, as `pass.mode` says.
     pub fn forward(&self, x: Tensor<4>, pass: &mut Pass) -> Tensor<4> {
         let c = x.dims()[1];

@@ -11,7 +11,6 @@ use burn::module::Param;
 use burn::prelude::*;
 use proard_shared::space::{MbV3Space, ResNetSpace};
 
-use super::batch_norm::DynBatchNorm;
 use super::layers::DynConv2d;
 use super::mbv3::DynMbV3;
 use super::resnet::DynResNet;
@@ -62,10 +61,6 @@ fn permute_conv(conv: DynConv2d, dim: usize, order: &Tensor<1, Int>) -> DynConv2
     DynConv2d { weight: conv.weight.map(|w| w.select(dim, order.clone())), ..conv }
 }
 
-fn permute_bn(bn: DynBatchNorm, order: &Tensor<1, Int>) -> DynBatchNorm {
-    bn.permuted(order)
-}
-
 impl Supernet {
     /// Sorts every block's middle channels by importance, protecting the channels of the
     /// `stage` previous smallest ratios (0 = plain sort).
@@ -108,13 +103,13 @@ fn reorganize_resnet(net: DynResNet, space: &ResNetSpace, stage: usize) -> DynRe
             let order =
                 index(&importance_order(&input_importance(&b.conv3.weight), tiers, stage), &device);
             b.conv3 = permute_conv(b.conv3, 1, &order);
-            b.bn2 = permute_bn(b.bn2, &order);
+            b.bn2 = b.bn2.permuted(&order);
             b.conv2 = permute_conv(b.conv2, 0, &order);
             // conv2 reads conv1's output channels.
             let order =
                 index(&importance_order(&input_importance(&b.conv2.weight), tiers, stage), &device);
             b.conv2 = permute_conv(b.conv2, 1, &order);
-            b.bn1 = permute_bn(b.bn1, &order);
+            b.bn1 = b.bn1.permuted(&order);
             b.conv1 = permute_conv(b.conv1, 0, &order);
             b
         })
@@ -159,7 +154,7 @@ fn reorganize_mbv3(net: DynMbV3, space: &MbV3Space, stage: usize) -> DynMbV3 {
                 &device,
             );
             b.project = permute_conv(b.project, 1, &order);
-            b.depthwise_bn = permute_bn(b.depthwise_bn, &order);
+            b.depthwise_bn = b.depthwise_bn.permuted(&order);
             b.depthwise.weight = b.depthwise.weight.map(|w| w.select(0, order.clone()));
             if let Some(mut se) = b.se.take() {
                 se.expand.weight = se.expand.weight.map(|w| w.select(0, order.clone()));
@@ -173,7 +168,7 @@ fn reorganize_mbv3(net: DynMbV3, space: &MbV3Space, stage: usize) -> DynMbV3 {
                 se.reduce.bias = se.reduce.bias.map(|w| w.select(0, hidden.clone()));
                 b.se = Some(se);
             }
-            b.expand_bn = b.expand_bn.map(|bn| permute_bn(bn, &order));
+            b.expand_bn = b.expand_bn.map(|bn| bn.permuted(&order));
             b.expand = b.expand.map(|conv| permute_conv(conv, 0, &order));
             b
         })
