@@ -7,6 +7,8 @@
 //! * [`data`] — CIFAR binaries, image folders, the synthetic set, download, loader;
 //! * [`device`] — which Burn device a command computes on;
 //! * [`model`] — dynamic supernets, BatchNorm modes, students, weights files;
+//! * [`objective`] — robust training objectives (SAT, TRADES, MART, ARD, IAD, RSLAD, AdaAD, DARD, CIARD);
+//! * [`overlay`] — partial config tables over context-dependent defaults;
 //! * [`server`] — axum routes (JSON API, static studio);
 //! * [`spaces`] — a space from a preset name or a file;
 //! * [`space_report`] — the human-readable space summary.
@@ -17,6 +19,8 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod model;
+pub mod objective;
+pub mod overlay;
 pub mod server;
 pub mod space_report;
 pub mod spaces;

@@ -9,13 +9,13 @@ use std::time::Instant;
 use burn::prelude::*;
 use proard_backend::attack::selftest::{SelfTestConfig, train_small_network};
 use proard_backend::attack::{
-    ApgdConfig, ApgdLoss, Attack, EvalReport, FgsmConfig, PgdConfig, PgdLoss, PgdStart, apgd,
-    evaluate, fgsm, pgd, pgd_with_target,
+    ApgdConfig, ApgdLoss, Attack, DpgdConfig, EvalReport, FgsmConfig, PgdConfig, PgdLoss, PgdStart,
+    PointOutcome, SequenceConfig, apgd, dpgd, evaluate, fgsm, pgd, pgd_with_target, run_sequence,
 };
 use proard_backend::data::loader::{Loader, LoaderConfig};
 use proard_backend::data::synthetic::{self, SyntheticConfig};
 use proard_backend::data::{ImageSet, Split};
-use proard_backend::model::Network;
+use proard_backend::model::{BnMode, Network, View};
 use proard_shared::Subnet;
 
 /// Flex has one global RNG: tests that seed it run one at a time.
@@ -44,6 +44,15 @@ fn trained_subnet() -> (Network, Subnet, Arc<ImageSet>) {
     }));
     let (network, subnet) = train_small_network(&set, &config, &Device::flex());
     (network, subnet, set)
+}
+
+/// The whole test split as one batch.
+fn batches_again(set: &Arc<ImageSet>) -> (Tensor<4>, Tensor<1, Int>) {
+    Loader::new(set.clone(), Split::Test, LoaderConfig::eval(TEST_IMAGES))
+        .epoch(0)
+        .next()
+        .expect("a test batch")
+        .tensors(&Device::flex())
 }
 
 fn test_batches(set: &Arc<ImageSet>) -> Vec<(Tensor<4>, Tensor<1, Int>)> {
@@ -179,6 +188,60 @@ fn attacks_on_a_trained_subnet_are_bounded_monotone_and_recorded() {
     assert_eq!(json["seed"], 9);
     let read_back: EvalReport = serde_json::from_value(json).unwrap();
     assert_eq!(read_back, report);
+
+    // The AutoAttack-style sequence attacks only what earlier stages left robust.
+    let sequence = SequenceConfig {
+        stages: vec![
+            apgd_ce.clone(),
+            Attack::Apgd(ApgdConfig {
+                iterations: 10,
+                loss: ApgdLoss::TargetedDlr { target_classes: 2 },
+                ..ApgdConfig::default()
+            }),
+            Attack::Pgd(PgdConfig { steps: 10, ..PgdConfig::cw() }),
+        ],
+    };
+    let outcome = run_sequence(&network, &subnet, test_batches(&set), &sequence, 9);
+    eprintln!("sequence: {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(outcome.images, TEST_IMAGES);
+    assert_eq!(outcome.clean_accuracy, report.clean_accuracy);
+    let misclassified =
+        outcome.outcomes.iter().filter(|o| **o == PointOutcome::Misclassified).count();
+    assert_eq!(
+        misclassified,
+        ((1.0 - outcome.clean_accuracy) * TEST_IMAGES as f64).round() as usize
+    );
+    let mut open = TEST_IMAGES - misclassified;
+    let mut previous = outcome.clean_accuracy;
+    for (index, stage) in outcome.stages.iter().enumerate() {
+        let broken =
+            outcome.outcomes.iter().filter(|o| **o == PointOutcome::BrokenBy(index)).count();
+        assert_eq!(stage.broken, broken, "stage {index}");
+        assert!(
+            stage.attacked == open || open == 0,
+            "stage {index} attacks the robust points only"
+        );
+        open -= broken;
+        assert!(stage.robust_accuracy <= previous);
+        previous = stage.robust_accuracy;
+    }
+    let robust = outcome.outcomes.iter().filter(|o| **o == PointOutcome::Robust).count();
+    assert_eq!(robust, open);
+    assert_eq!(outcome.robust_accuracy, robust as f64 / TEST_IMAGES as f64);
+    assert!(outcome.robust_accuracy <= accuracy(&report, &apgd_ce) + slack);
+
+    // DPGD (no random start, batch-level Dice) fools the network too at a large budget.
+    let (x, labels) = batches_again(&set);
+    let dpgd_config =
+        DpgdConfig { epsilon: 32.0 / 255.0, step_size: 8.0 / 255.0, ..DpgdConfig::default() };
+    let view = View::new(&network, &subnet);
+    let adversarial = dpgd(view, &x, &labels, &dpgd_config, BnMode::Eval);
+    check_in_ball("dpgd", &x, &adversarial, dpgd_config.epsilon);
+    let correct = |input: Tensor<4>| {
+        let predicted = view.forward(input, BnMode::Eval).argmax(1).reshape([labels.dims()[0]]);
+        predicted.equal(labels.clone()).int().sum().into_scalar::<i64>()
+    };
+    assert!(correct(adversarial) < correct(x.clone()), "DPGD lowers accuracy");
     eprintln!("total: {:.1} s", started.elapsed().as_secs_f64());
 }
 

@@ -3,22 +3,29 @@
 //!
 //! Invariants: attacks compute input gradients only. They run a [`Network::valid`] copy — plain
 //! tensors, which autodiff treats as constants — on an input re-attached to the autodiff graph
-//! at every step, always with BatchNorm in `Eval` mode. Every output lies in the ε-ball around
+//! at every step. Evaluation attacks always run BatchNorm in `Eval` mode; training attacks
+//! ([`ascent`], [`dpgd`]) state theirs and return the last iterate. Every output lies in the ε-ball around
 //! its clean image and in [0, 1]. Random starts draw from the device RNG, so the caller decides
 //! the seed ([`evaluate`] seeds it per batch).
 
 pub mod apgd;
+pub mod ascent;
+pub mod dpgd;
 pub mod eval;
 pub mod fgsm;
 pub mod loss;
 pub mod pgd;
 pub mod selftest;
+pub mod sequence;
 
 pub use apgd::{ApgdConfig, ApgdLoss, apgd};
+pub use ascent::{AscentConfig, ascend, frozen};
+pub use dpgd::{DpgdConfig, dpgd};
 pub use eval::{Attack, AttackResult, EvalReport, evaluate};
 pub use fgsm::{FgsmConfig, fgsm};
 pub use loss::cross_entropy;
 pub use pgd::{PgdConfig, PgdLoss, PgdStart, pgd, pgd_with_target};
+pub use sequence::{PointOutcome, SequenceConfig, SequenceReport, run_sequence};
 
 use burn::prelude::*;
 use proard_shared::Subnet;

@@ -168,6 +168,22 @@ impl Outcome {
     }
 }
 
+/// Where an ascent starts, before projection onto the ball.
+pub(crate) fn starting_point(x: &Tensor<4>, start: &PgdStart, epsilon: f64) -> Tensor<4> {
+    match start {
+        // U(−1, 1)·ε rather than U(−ε, ε): defined at ε = 0, and runs that differ only in ε
+        // scale the same draws.
+        PgdStart::Uniform => {
+            x.clone()
+                + Tensor::random(x.dims(), Distribution::Uniform(-1.0, 1.0), &x.device()) * epsilon
+        }
+        PgdStart::Gaussian { std } => {
+            x.clone() + Tensor::random(x.dims(), Distribution::Normal(0.0, *std), &x.device())
+        }
+        PgdStart::None => x.clone(),
+    }
+}
+
 fn one_run(
     frozen: &Network,
     subnet: &Subnet,
@@ -177,19 +193,7 @@ fn one_run(
     config: &PgdConfig,
     loss: &impl Fn(Tensor<2>) -> Tensor<1>,
 ) -> Outcome {
-    let eps = config.epsilon;
-    let start = match config.start {
-        // U(−1, 1)·ε rather than U(−ε, ε): defined at ε = 0, and runs that differ only in ε
-        // scale the same draws.
-        PgdStart::Uniform => {
-            x.clone()
-                + Tensor::random(x.dims(), Distribution::Uniform(-1.0, 1.0), &x.device()) * eps
-        }
-        PgdStart::Gaussian { std } => {
-            x.clone() + Tensor::random(x.dims(), Distribution::Normal(0.0, std), &x.device())
-        }
-        PgdStart::None => x.clone(),
-    };
+    let start = starting_point(x, &config.start, config.epsilon);
     // Projected at once (the TRADES reference does not clip its Gaussian start before the first
     // forward): every iterate that may be returned must lie in the ball.
     let mut adversarial = ball.project(start);

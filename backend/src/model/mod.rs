@@ -111,6 +111,25 @@ impl Network {
     }
 }
 
+/// The network a loss or an attack runs: layers and the subnet of them to use — a supernet's
+/// sampled subnet, or a student's (or teacher's) own layers.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    pub network: &'a Network,
+    pub subnet: &'a Subnet,
+}
+
+impl<'a> View<'a> {
+    pub fn new(network: &'a Network, subnet: &'a Subnet) -> View<'a> {
+        View { network, subnet }
+    }
+
+    /// Logits [N, classes] for x [N, C, H, W] with BatchNorm in `mode`.
+    pub fn forward(&self, x: Tensor<4>, mode: BnMode) -> Tensor<2> {
+        self.network.forward(x, self.subnet, &mut Pass::new(mode))
+    }
+}
+
 /// Global average pool: [N, C, H, W] → [N, C].
 pub(crate) fn global_average_pool(x: Tensor<4>) -> Tensor<2> {
     let [n, c, _, _] = x.dims();

@@ -7,9 +7,11 @@
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// How every BatchNorm of a pass normalises.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BnMode {
     /// Batch statistics; running statistics updated with momentum (training).
     Train,

@@ -1,0 +1,87 @@
+//! IAD-I (Zhu et al. 2022; design/ard-methods.md §5.2): ARD with batchmean KL, plus — from
+//! `begin_epoch` — an introspection term that trusts the student's own clean output where the
+//! teacher is unreliable on x':
+//! α·(1/B)·Σ_i (1 − a_i)·KL(softmax(S(x_i)) ‖ softmax(S(x'_i))), a_i = P_T(x'_i)[y_i]^β.
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use serde::{Deserialize, Serialize};
+
+use super::divergence::{Reduction, kl_logits, per_example, reduce};
+use crate::attack::{AscentConfig, cross_entropy};
+
+/// Defaults of IAD-I.py: τ = 1, α = 1, β = 0.1, introspection from epoch 60; attack as ARD's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IadConfig {
+    pub temperature: f64,
+    pub alpha: f64,
+    pub beta: f64,
+    /// First epoch (1-based) with the introspection term.
+    pub begin_epoch: usize,
+    #[serde(deserialize_with = "crate::attack::ascent::uniform_train_defaults")]
+    pub attack: AscentConfig,
+}
+
+impl Default for IadConfig {
+    fn default() -> Self {
+        IadConfig {
+            temperature: 1.0,
+            alpha: 1.0,
+            beta: 0.1,
+            begin_epoch: 60,
+            attack: AscentConfig::uniform_train(),
+        }
+    }
+}
+
+/// The introspection term shared by IAD-I and AdaIAD: (1/B)·Σ_i (1 − a_i)·KL(S(x_i) ‖ S(x'_i))
+/// with reliability a_i = P_T(x'_i)[y_i]^β taken as a constant. The clean student output is not
+/// detached, as in both references.
+pub fn introspection(
+    student_clean: Tensor<2>,
+    student_adversarial: Tensor<2>,
+    teacher_adversarial: Tensor<2>,
+    labels: Tensor<1, Int>,
+    beta: f64,
+) -> Tensor<1> {
+    let n = labels.dims()[0];
+    let reliability = softmax(teacher_adversarial.detach(), 1)
+        .gather(1, labels.reshape([n, 1]))
+        .reshape([n])
+        .powf_scalar(beta);
+    let kl = per_example(kl_logits(student_clean, student_adversarial, 1.0));
+    (kl * (-reliability + 1.0)).sum() / n as f64
+}
+
+impl IadConfig {
+    /// `epoch` counts from 1.
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss(
+        &self,
+        student_clean: Tensor<2>,
+        student_adversarial: Tensor<2>,
+        teacher_clean: Tensor<2>,
+        teacher_adversarial: Tensor<2>,
+        labels: Tensor<1, Int>,
+        epoch: usize,
+    ) -> Tensor<1> {
+        let tau = self.temperature;
+        let kd = reduce(
+            kl_logits(teacher_clean.detach(), student_adversarial.clone(), tau),
+            Reduction::BatchMean,
+        ) * (self.alpha * tau * tau);
+        let ce = cross_entropy(student_clean.clone(), labels.clone()) * (1.0 - self.alpha);
+        if epoch < self.begin_epoch {
+            return kd + ce;
+        }
+        let own = introspection(
+            student_clean,
+            student_adversarial,
+            teacher_adversarial,
+            labels,
+            self.beta,
+        );
+        kd + own * self.alpha + ce
+    }
+}
