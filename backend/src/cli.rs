@@ -1,6 +1,7 @@
 //! The `proard` command line: argument parsing and dispatch to the library.
 
 mod data;
+mod experiment;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -74,6 +75,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Experiment configs.
+    #[command(subcommand)]
+    Config(experiment::ConfigCommand),
+    /// The whole pipeline: teacher, progressive phases, baseline, student evaluation (resumes
+    /// an interrupted run in --out).
+    Run(experiment::RunArgs),
+    /// One training stage of the pipeline (earlier stages are trained first if missing).
+    #[command(subcommand)]
+    Train(experiment::TrainCommand),
+    /// Evaluate the students of a trained run (optionally one shard of them).
+    Eval(experiment::EvalArgs),
+    /// Pipeline throughput: TRADES and RSLAD steps, PGD-20 evaluation, one student's evaluation.
+    Bench(experiment::BenchArgs),
     /// Serve the studio and its API.
     Serve {
         /// Address to listen on; loopback unless you ask otherwise.
@@ -394,6 +408,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Data(command) => data::run(command),
+        Command::Config(command) => experiment::config(command),
+        Command::Run(args) => experiment::run_command(args),
+        Command::Train(command) => experiment::train(command),
+        Command::Eval(args) => experiment::eval(args),
+        Command::Bench(args) => experiment::bench_command(args),
         Command::Serve { addr, static_dir } => serve(addr, static_dir),
     }
 }

@@ -5,6 +5,7 @@
 //! * [`bench`] — throughput measurements of `proard model bench`;
 //! * [`cli`] — the `proard` command line;
 //! * [`data`] — CIFAR binaries, image folders, the synthetic set, download, loader;
+//! * [`experiment`] — the ProARD pipeline: config, stages with resume, students, bench;
 //! * [`device`] — which Burn device a command computes on;
 //! * [`model`] — dynamic supernets, BatchNorm modes, students, weights files;
 //! * [`objective`] — robust training objectives (SAT, TRADES, MART, ARD, IAD, RSLAD, AdaAD, DARD, CIARD);
@@ -18,6 +19,7 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod device;
+pub mod experiment;
 pub mod model;
 pub mod objective;
 pub mod overlay;

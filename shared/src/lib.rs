@@ -14,6 +14,7 @@
 //! * [`encoding`] — one-hot encoding for the predictor;
 //! * [`genome`] — seeded sampling, mutation and crossover;
 //! * [`nsga2`] — NSGA-II multi-objective search over genomes (pymoo's algorithm);
+//! * [`phase`] — progressive-shrinking phases: allowed choices, reference table, validation grid;
 //! * [`channels`] — the reference's channel rounding;
 //! * [`display`] — number formatting shared by CLI and studio;
 //! * [`search`] — arch search: NSGA-II over genomes under a MACs budget;
@@ -30,6 +31,7 @@ pub mod display;
 pub mod encoding;
 pub mod genome;
 pub mod nsga2;
+pub mod phase;
 #[cfg(feature = "predictor")]
 pub mod predictor;
 pub mod preset;

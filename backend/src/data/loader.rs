@@ -115,7 +115,7 @@ fn make_batch(set: &ImageSet, split: Split, indices: &[usize], augment: Option<u
 }
 
 /// A uniformly random permutation of `0..n` (Fisher–Yates, indices drawn as u32).
-fn permutation(n: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn permutation(n: usize, seed: u64) -> Vec<usize> {
     let mut rng = seeded_rng(seed);
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {

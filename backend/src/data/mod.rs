@@ -154,6 +154,30 @@ impl ImageSet {
     pub fn label(&self, split: Split, index: usize) -> u32 {
         self.split(split).labels[index]
     }
+
+    /// At most `train` / `test` images of each split (all when `None`): a seeded random choice
+    /// kept in the split's order, so that every class stays represented.
+    pub fn subset(&self, train: Option<usize>, test: Option<usize>, seed: u64) -> ImageSet {
+        let pick = |split: Split, limit: Option<usize>, stream: u64| {
+            let images = self.split(split);
+            let Some(limit) = limit.filter(|l| *l < images.len()) else { return images.clone() };
+            let mut chosen = loader::permutation(images.len(), stream_seed(&[seed, stream]));
+            chosen.truncate(limit);
+            chosen.sort_unstable();
+            let mut pixels = Vec::with_capacity(limit * self.shape.values_per_image());
+            for &i in &chosen {
+                pixels.extend_from_slice(self.image(split, i));
+            }
+            let labels = chosen.iter().map(|&i| images.labels[i]).collect();
+            Images::new(pixels, labels, self.shape)
+        };
+        ImageSet {
+            classes: self.classes.clone(),
+            shape: self.shape,
+            train: pick(Split::Train, train, 1),
+            test: pick(Split::Test, test, 2),
+        }
+    }
 }
 
 /// A seed for one stream of draws, from a user seed and the coordinates of what is drawn (split,

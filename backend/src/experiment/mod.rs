@@ -1,0 +1,20 @@
+//! The ProARD experiment: config, training stages with exact resume, validation, student
+//! evaluation, the end-to-end pipeline and its benchmark.
+//!
+//! Invariants: every number written comes with the settings that produced it; every file is
+//! either appended line by line (logs, student records) or replaced atomically (checkpoints,
+//! exports); a killed run resumes from its last checkpoint without losing or repeating a step.
+
+pub mod bench;
+pub mod config;
+pub mod journal;
+pub mod pipeline;
+pub mod progress;
+pub mod schedule;
+pub mod students;
+pub mod train;
+pub mod validate;
+
+pub use config::ExperimentConfig;
+pub use pipeline::{Goal, Outcome, demo_config, run};
+pub use students::Shard;

@@ -1,0 +1,194 @@
+//! Student evaluation (proard-reference.md §6.4): N unique archs sampled from the whole space,
+//! each with BatchNorm re-calibrated, then clean, FGSM and PGD-20 accuracy on the test images.
+//! One JSON line per arch, appended as each finishes; a re-run skips the archs already recorded,
+//! and `--shard i/n` takes every n-th arch so that processes or machines can share the work.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use burn::prelude::*;
+use proard_shared::genome::seeded_rng;
+use proard_shared::phase::PhaseChoices;
+use proard_shared::{Arch, Space};
+use serde::{Deserialize, Serialize};
+
+use super::config::EvaluationConfig;
+use super::journal::{Journal, read_records};
+use super::progress::Progress;
+use crate::attack::{Attack, FgsmConfig, PgdConfig, evaluate};
+use crate::data::loader::{CALIBRATION_SEED, Loader, LoaderConfig, calibration_subset};
+use crate::data::{ImageSet, Split, stream_seed};
+use crate::model::Supernet;
+
+/// Part `index` of `count` equal shares (`i/n` on the command line, 0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || format!("`{text}` is not a shard: write i/n with 0 ≤ i < n, e.g. 0/4");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) =
+            (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// `students.jsonl`, or `students.shard-i-of-n.jsonl`.
+    pub fn file_name(&self) -> String {
+        if *self == Shard::WHOLE {
+            "students.jsonl".into()
+        } else {
+            format!("students.shard-{}-of-{}.jsonl", self.index, self.count)
+        }
+    }
+}
+
+/// The settings every record carries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudentSettings {
+    pub calibration_images: usize,
+    pub test_images: usize,
+    pub seed: u64,
+    pub fgsm: FgsmConfig,
+    pub pgd20: PgdConfig,
+}
+
+/// One evaluated student.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudentRecord {
+    /// Position in the seeded arch sample (shared by all shards).
+    pub index: usize,
+    pub arch: Arch,
+    pub encoding: Vec<f32>,
+    pub macs: u64,
+    pub params: u64,
+    pub clean: f64,
+    pub fgsm: f64,
+    pub pgd20: f64,
+    pub settings: StudentSettings,
+}
+
+/// `n` archs with distinct encodings (so distinct subnets: inactive blocks do not count),
+/// drawn uniformly from the whole space; fewer if the space has fewer.
+pub fn unique_archs(space: &Space, n: usize, seed: u64) -> Vec<Arch> {
+    let genes = space.phase_genes(&PhaseChoices::everything()).expect("the whole space");
+    let mut rng = seeded_rng(stream_seed(&[seed, 0x57_0D_E7]));
+    let mut seen = HashSet::new();
+    let mut archs = Vec::new();
+    // A generous bound on draws: beyond it the space has (almost surely) fewer than n subnets.
+    let mut draws = 0usize;
+    while archs.len() < n && draws < 50 * n + 1000 {
+        draws += 1;
+        let arch = space.decode(&genes.sample(&mut rng));
+        let key: Vec<u8> = space
+            .encode(&arch)
+            .expect("sampled archs are valid")
+            .iter()
+            .map(|v| *v as u8)
+            .collect();
+        if seen.insert(key) {
+            archs.push(arch);
+        }
+    }
+    archs
+}
+
+/// Evaluates this shard's students of `supernet` into `dir/<shard file>`, skipping recorded
+/// ones. Returns the path and how many records it holds.
+pub fn evaluate_students(
+    supernet: &Supernet,
+    set: &Arc<ImageSet>,
+    config: &EvaluationConfig,
+    shard: Shard,
+    dir: &Path,
+    device: &Device,
+) -> anyhow::Result<(std::path::PathBuf, usize)> {
+    let path = dir.join(shard.file_name());
+    let done: HashSet<usize> =
+        read_records::<StudentRecord>(&path)?.into_iter().map(|r| r.index).collect();
+    let mut journal =
+        Journal::open(&path, None).with_context(|| format!("opening {}", path.display()))?;
+    let calibration_images = config.calibration_images.min(set.split(Split::Train).len());
+    let calibration: Vec<Tensor<4>> =
+        calibration_subset(set, calibration_images, config.calibration_batch, CALIBRATION_SEED)?
+            .iter()
+            .map(|b| b.tensors(device).0)
+            .collect();
+    let limit = config.test_images.unwrap_or(usize::MAX);
+    let mut test = Vec::new();
+    let mut taken = 0;
+    for batch in Loader::new(set.clone(), Split::Test, LoaderConfig::eval(config.batch)).epoch(0) {
+        if taken >= limit {
+            break;
+        }
+        let (x, y) = batch.tensors(device);
+        let keep = (limit - taken).min(batch.len());
+        taken += keep;
+        test.push((x.narrow(0, 0, keep), y.narrow(0, 0, keep)));
+    }
+    let settings = StudentSettings {
+        calibration_images,
+        test_images: taken,
+        seed: config.seed,
+        fgsm: config.fgsm.clone(),
+        pgd20: config.pgd20.clone(),
+    };
+    let space = &supernet.space;
+    let archs = unique_archs(space, config.students, config.seed);
+    let mine: Vec<(usize, Arch)> =
+        archs.into_iter().enumerate().filter(|(i, _)| i % shard.count == shard.index).collect();
+    let progress = Progress::new("students", mine.len() as u64, done.len() as u64);
+    let attacks = [Attack::Fgsm(config.fgsm.clone()), Attack::Pgd(config.pgd20.clone())];
+    let network = supernet.network.valid();
+    for (index, arch) in mine {
+        if done.contains(&index) {
+            continue;
+        }
+        // A fresh copy per arch: calibration writes the running statistics it uses.
+        let frozen = Supernet {
+            space: space.clone(),
+            config: supernet.config.clone(),
+            network: network.valid(),
+        };
+        let subnet = frozen.subnet(&arch)?;
+        frozen.calibrate(&subnet, calibration.iter().cloned());
+        let report = evaluate(
+            &frozen.network,
+            &subnet,
+            test.clone(),
+            &attacks,
+            stream_seed(&[config.seed, index as u64]),
+        );
+        let cost = subnet.cost();
+        let record = StudentRecord {
+            index,
+            encoding: space.encode(&arch)?,
+            arch,
+            macs: cost.macs,
+            params: cost.params,
+            clean: report.clean_accuracy,
+            fgsm: report.attacks[0].accuracy,
+            pgd20: report.attacks[1].accuracy,
+            settings: settings.clone(),
+        };
+        journal.append(&record).with_context(|| format!("appending to {}", path.display()))?;
+        progress.step(record.pgd20);
+    }
+    progress.finish();
+    let count = read_records::<StudentRecord>(&path)?.len();
+    Ok((path, count))
+}

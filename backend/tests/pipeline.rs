@@ -1,0 +1,285 @@
+//! The ProARD pipeline end to end through the `proard` binary: a tiny space on a small synthetic
+//! split, killed (SIGKILL) in the middle of a phase and in the middle of student evaluation,
+//! resumed each time; then every artefact is checked — no step or record lost or repeated.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{failure, proard, stdout};
+
+/// Tiny everything: 256 training images in batches of 64 (4 steps per epoch), 2-step attacks.
+const CONFIG: &str = r#"
+version = 1
+data = "synthetic"
+seed = 7
+checkpoint_every_steps = 2
+
+[space]
+family = "resnet"
+name = "test-tiny"
+io = { image_size = 32, in_channels = 3, n_classes = 10 }
+stem = { base_width = 16, width_mults = [0.5, 1.0], residual_depths = [0, 2] }
+
+[[space.stages]]
+base_width = 32
+stride = 2
+base_depth = 1
+depths = [0, 1]
+width_mults = [0.5, 1.0]
+expand_ratios = [0.25, 0.5]
+
+[data_limits]
+train_images = 256
+test_images = 48
+
+[teacher]
+epochs = 2
+warmup_epochs = 1
+learning_rate = 0.05
+optimizer = { batch = 64 }
+objective = { method = "trades", attack = { steps = 2, epsilon = 0.031, step_size = 0.02 } }
+
+[supernet]
+objective = { method = "rslad", attack = { steps = 2, epsilon = 0.031, step_size = 0.02 } }
+
+[supernet.optimizer]
+batch = 64
+
+[[phases]]
+name = "width"
+choices = { widths = "all" }
+epochs = 2
+learning_rate = 0.01
+
+[[phases]]
+name = "depth"
+choices = { widths = "all", depths = "all" }
+epochs = 1
+learning_rate = 0.01
+subnets_per_step = 2
+
+[[phases]]
+name = "expand"
+choices = { widths = "all", depths = "all", expand_ratios = "all" }
+epochs = 1
+learning_rate = 0.01
+subnets_per_step = 2
+
+[baseline]
+subnets_per_step = 2
+
+[validation]
+calibration_images = 64
+test_images = 16
+
+[evaluation]
+students = 6
+calibration_images = 64
+calibration_batch = 32
+batch = 24
+test_images = 48
+"#;
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
+
+fn spawn(config: &Path, out: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_proard"))
+        .args(["run", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("proard starts")
+}
+
+/// Waits until `ready` holds, then SIGKILLs the run (Child::kill sends SIGKILL on Unix).
+fn kill_when(mut child: Child, what: &str, ready: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before {what}");
+        assert!(started.elapsed() < Duration::from_secs(600), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn step_lines(log: &[Value]) -> Vec<u64> {
+    log.iter().filter(|l| l["kind"] == "step").map(|l| l["step"].as_u64().unwrap()).collect()
+}
+
+/// Every stage's log holds steps 0..total once each, and one epoch line per epoch.
+fn check_stage(dir: &Path, epochs: usize, steps_per_epoch: usize) {
+    let log = lines(&dir.join("log.jsonl"));
+    let total = epochs * steps_per_epoch;
+    assert_eq!(step_lines(&log), (0..total as u64).collect::<Vec<_>>(), "{}", dir.display());
+    let epoch_lines: Vec<&Value> = log.iter().filter(|l| l["kind"] == "epoch").collect();
+    assert_eq!(epoch_lines.len(), epochs, "{}", dir.display());
+    for line in &epoch_lines {
+        for grid in line["validation"].as_array().unwrap() {
+            for key in ["clean", "pgd20"] {
+                let value = grid[key].as_f64().unwrap();
+                assert!((0.0..=1.0).contains(&value), "{key} = {value}");
+            }
+        }
+        assert!(line["mean_loss"].as_f64().unwrap().is_finite());
+    }
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["finished"], true);
+    assert_eq!(state["steps"], total);
+    assert!(dir.join("supernet.safetensors").exists());
+}
+
+fn check_students(path: &Path, expected: usize) {
+    let records = lines(path);
+    let indices: BTreeSet<u64> = records.iter().map(|r| r["index"].as_u64().unwrap()).collect();
+    assert_eq!(records.len(), expected, "{}", path.display());
+    assert_eq!(indices.len(), expected, "{}: a record is duplicated", path.display());
+    for record in &records {
+        let (clean, fgsm, pgd20) = (
+            record["clean"].as_f64().unwrap(),
+            record["fgsm"].as_f64().unwrap(),
+            record["pgd20"].as_f64().unwrap(),
+        );
+        for value in [clean, fgsm, pgd20] {
+            assert!((0.0..=1.0).contains(&value), "{record}");
+        }
+        assert!(pgd20 <= clean, "PGD-20 above clean: {record}");
+        assert!(record["macs"].as_u64().unwrap() > 0 && record["params"].as_u64().unwrap() > 0);
+        assert!(!record["encoding"].as_array().unwrap().is_empty());
+        let settings = &record["settings"];
+        assert_eq!(settings["pgd20"]["steps"], 20);
+        assert_eq!(settings["test_images"], 48);
+        assert_eq!(settings["calibration_images"], 64);
+    }
+}
+
+#[test]
+fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("exp.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let out: PathBuf = dir.path().join("run");
+
+    // Killed in the middle of the width phase (after its second step).
+    let width_log = out.join("phases/1-width/log.jsonl");
+    kill_when(spawn(&config, &out), "the width phase", || {
+        step_lines(&lines(&width_log)).len() >= 3
+    });
+    // Killed in the middle of the ProARD student evaluation.
+    let students = out.join("students.jsonl");
+    kill_when(spawn(&config, &out), "student evaluation", || lines(&students).len() >= 2);
+    // Resumed to the end.
+    let run =
+        proard(&["run", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    stdout(&run);
+
+    check_stage(&out.join("teacher"), 3, 4);
+    check_stage(&out.join("phases/1-width"), 2, 4);
+    check_stage(&out.join("phases/2-depth"), 1, 4);
+    check_stage(&out.join("phases/3-expand"), 1, 4);
+    // Baseline: the phases' 2·1 + 1·2 + 1·2 = 6 subnet-epochs, at 2 subnets per step → 3 epochs.
+    check_stage(&out.join("baseline/train"), 3, 4);
+    for file in ["supernet.safetensors", "baseline/supernet.safetensors", "config.toml"] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    check_students(&students, 6);
+    check_students(&out.join("baseline/students.jsonl"), 6);
+
+    // Running again finds everything done and changes nothing.
+    let before = std::fs::read(&students).unwrap();
+    stdout(&proard(&["run", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&students).unwrap(), before);
+
+    // A shard evaluates its share into its own file; the predictor reads the records.
+    stdout(&proard(&[
+        "eval",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--shard",
+        "1/2",
+    ]));
+    let shard = lines(&out.join("students.shard-1-of-2.jsonl"));
+    assert_eq!(shard.iter().map(|r| r["index"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 3, 5]);
+    let same: Vec<Value> =
+        lines(&students).into_iter().filter(|r| r["index"].as_u64().unwrap() % 2 == 1).collect();
+    assert_eq!(shard, same, "a shard computes exactly what the whole run computed");
+
+    // A different config cannot be resumed into this directory.
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, CONFIG.replace("seed = 7", "seed = 8")).unwrap();
+    let error =
+        failure(&["run", "--config", other.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(error.contains("different config"), "{error}");
+}
+
+#[test]
+fn a_diverging_run_stops_naming_the_stage_and_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("exp.toml");
+    std::fs::write(&config, CONFIG.replace("learning_rate = 0.01", "learning_rate = 1e30"))
+        .unwrap();
+    let out = dir.path().join("run");
+    let run =
+        proard(&["run", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let error = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && !error.contains("panicked"), "{error}");
+    assert!(error.contains("error: stage `phase-1-width`: the loss became"), "{error}");
+    assert!(error.contains("at epoch 1, step"), "{error}");
+    // The teacher's finished checkpoint is untouched; the phase never reached a finished state.
+    let teacher: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("teacher/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(teacher["finished"], true);
+    if let Ok(state) = std::fs::read_to_string(out.join("phases/1-width/state.json")) {
+        let state: Value = serde_json::from_str(&state).unwrap();
+        assert_eq!(state["finished"], false);
+    }
+}
+
+#[test]
+fn configs_are_checked_and_config_init_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let out = dir.path().join("never");
+    let out = out.to_str().unwrap();
+    let typo =
+        write("typo.toml", &CONFIG.replace("checkpoint_every_steps", "checkpoint_evry_steps"));
+    assert!(failure(&["run", "--config", &typo, "--out", out]).contains("checkpoint_evry_steps"));
+    let bad_choice =
+        write("choice.toml", &CONFIG.replace("expand_ratios = \"all\"", "expand_ratios = [0.3]"));
+    let error = failure(&["run", "--config", &bad_choice, "--out", out]);
+    assert!(error.contains("phases[2] (expand).choices") && error.contains("e[0]"), "{error}");
+    let version = write("version.toml", &CONFIG.replace("version = 1", "version = 9"));
+    assert!(failure(&["run", "--config", &version, "--out", out]).contains("version"));
+    let ciard = write("ciard.toml", &CONFIG.replace("method = \"rslad\"", "method = \"ciard\""));
+    assert!(failure(&["run", "--config", &ciard, "--out", out]).contains("clean teacher"));
+    assert!(failure(&["run", "--config", "/no/such.toml", "--out", out]).contains("/no/such.toml"));
+
+    for preset in ["resnet50-cifar", "mbv3-mini"] {
+        let text = stdout(&proard(&["config", "init", "--preset", preset]));
+        assert!(text.starts_with("# ProARD experiment"));
+        let parsed =
+            proard_backend::experiment::ExperimentConfig::from_toml(&text, "init").unwrap();
+        assert_eq!(parsed.phases.len(), 5);
+        assert_eq!(parsed.teacher.objective.name(), "trades");
+        assert_eq!(parsed.supernet.objective.name(), "rslad");
+    }
+}
