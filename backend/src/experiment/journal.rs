@@ -4,7 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,7 +12,6 @@ use serde::de::DeserializeOwned;
 /// An open JSON-lines file.
 #[derive(Debug)]
 pub struct Journal {
-    path: PathBuf,
     file: File,
 }
 
@@ -29,11 +28,7 @@ impl Journal {
         if keep < file.metadata()?.len() {
             file.set_len(keep)?;
         }
-        Ok(Journal { path: path.to_owned(), file })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Journal { file })
     }
 
     /// Appends one record as one line and flushes it to the file.
@@ -45,12 +40,8 @@ impl Journal {
     }
 
     /// Bytes written so far (what a checkpoint records).
-    pub fn len(&self) -> std::io::Result<u64> {
+    pub fn bytes_written(&self) -> std::io::Result<u64> {
         Ok(self.file.metadata()?.len())
-    }
-
-    pub fn is_empty(&self) -> std::io::Result<bool> {
-        Ok(self.len()? == 0)
     }
 }
 
@@ -91,14 +82,14 @@ mod tests {
         let path = dir.path().join("log.jsonl");
         let mut journal = Journal::open(&path, None).unwrap();
         journal.append(&serde_json::json!({"step": 1})).unwrap();
-        let checkpoint = journal.len().unwrap();
+        let checkpoint = journal.bytes_written().unwrap();
         journal.append(&serde_json::json!({"step": 2})).unwrap();
         drop(journal);
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"st").unwrap();
         let records: Vec<serde_json::Value> = read_records(&path).unwrap();
         assert_eq!(records.len(), 2);
         let journal = Journal::open(&path, Some(checkpoint)).unwrap();
-        assert_eq!(journal.len().unwrap(), checkpoint);
+        assert_eq!(journal.bytes_written().unwrap(), checkpoint);
         let records: Vec<serde_json::Value> = read_records(&path).unwrap();
         assert_eq!(records, [serde_json::json!({"step": 1})]);
     }

@@ -162,10 +162,12 @@ pub fn run(config: &ExperimentConfig, out: &Path, goal: Goal) -> anyhow::Result<
         network: trained_teacher.network.valid(),
         subnet: space.subnet(&space.largest_arch()).expect("the largest arch"),
     };
+    // `valid()` copies: a module clone would share BatchNorm running-statistics cells, so a
+    // phase's updates would leak into the weights the baseline starts from.
     let copy_of_teacher = || Supernet {
         space: space.clone(),
         config: net_config.clone(),
-        network: trained_teacher.network.clone(),
+        network: trained_teacher.network.valid(),
     };
 
     // 2. Progressive phases, each from the previous one.

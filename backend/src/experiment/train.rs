@@ -375,7 +375,7 @@ pub fn train_stage(
                     && state.step_in_epoch < steps_per_epoch;
                 if periodic {
                     state.generation += 1;
-                    state.log_bytes = log.len().map_err(io(&log_path))?;
+                    state.log_bytes = log.bytes_written().map_err(io(&log_path))?;
                     state.objective_state = objective.ciard.clone();
                     save_checkpoint(&spec.dir, &network, &optimizer, &state)?;
                 }
@@ -409,7 +409,7 @@ pub fn train_stage(
         state.epoch_loss_steps = 0;
         state.generation += 1;
         state.finished = state.epoch == epochs;
-        state.log_bytes = log.len().map_err(io(&log_path))?;
+        state.log_bytes = log.bytes_written().map_err(io(&log_path))?;
         state.objective_state = objective.ciard.clone();
         save_checkpoint(&spec.dir, &network, &optimizer, &state)?;
     }

@@ -60,11 +60,6 @@ impl Validator {
         Ok(Validator { calibration, test, attack })
     }
 
-    /// Images attacked per arch.
-    pub fn test_images(&self) -> usize {
-        self.test.iter().map(|(_, y)| y.dims()[0]).sum()
-    }
-
     /// Calibrates and evaluates one arch of `network` (a copy: the original is untouched).
     pub fn measure(
         &self,
