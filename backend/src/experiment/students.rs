@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::config::EvaluationConfig;
 use super::journal::{Journal, read_records};
 use super::progress::Progress;
+use super::validate::test_batches;
 use crate::attack::{Attack, FgsmConfig, PgdConfig, evaluate};
-use crate::data::loader::{CALIBRATION_SEED, Loader, LoaderConfig, calibration_subset};
+use crate::data::loader::{CALIBRATION_SEED, calibration_subset};
 use crate::data::{ImageSet, Split, stream_seed};
 use crate::model::Supernet;
 
@@ -128,18 +129,8 @@ pub fn evaluate_students(
             .iter()
             .map(|b| b.tensors(device).0)
             .collect();
-    let limit = config.test_images.unwrap_or(usize::MAX);
-    let mut test = Vec::new();
-    let mut taken = 0;
-    for batch in Loader::new(set.clone(), Split::Test, LoaderConfig::eval(config.batch)).epoch(0) {
-        if taken >= limit {
-            break;
-        }
-        let (x, y) = batch.tensors(device);
-        let keep = (limit - taken).min(batch.len());
-        taken += keep;
-        test.push((x.narrow(0, 0, keep), y.narrow(0, 0, keep)));
-    }
+    let test = test_batches(set, config.batch, config.test_images, device);
+    let taken = test.iter().map(|(_, y)| y.dims()[0]).sum();
     let settings = StudentSettings {
         calibration_images,
         test_images: taken,

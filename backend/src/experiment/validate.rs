@@ -23,6 +23,27 @@ pub struct GridResult {
     pub pgd20: f64,
 }
 
+/// The first `limit` test images (all when `None`) in batches of `batch`, on `device`.
+pub fn test_batches(
+    set: &Arc<ImageSet>,
+    batch: usize,
+    limit: Option<usize>,
+    device: &Device,
+) -> Vec<(Tensor<4>, Tensor<1, Int>)> {
+    let mut left = limit.unwrap_or(usize::MAX);
+    let mut batches = Vec::new();
+    for batch in Loader::new(set.clone(), Split::Test, LoaderConfig::eval(batch)).epoch(0) {
+        if left == 0 {
+            break;
+        }
+        let (x, y) = batch.tensors(device);
+        let keep = left.min(batch.len());
+        left -= keep;
+        batches.push((x.narrow(0, 0, keep), y.narrow(0, 0, keep)));
+    }
+    batches
+}
+
 /// The fixed images and attack of validation.
 pub struct Validator {
     calibration: Vec<Tensor<4>>,
@@ -45,18 +66,7 @@ impl Validator {
             .iter()
             .map(|batch| batch.tensors(device).0)
             .collect();
-        let test_limit = test_images.unwrap_or(usize::MAX);
-        let mut test = Vec::new();
-        let mut taken = 0;
-        for batch in Loader::new(set.clone(), Split::Test, LoaderConfig::eval(200)).epoch(0) {
-            if taken >= test_limit {
-                break;
-            }
-            let (x, y) = batch.tensors(device);
-            let keep = (test_limit - taken).min(batch.len());
-            taken += keep;
-            test.push((x.narrow(0, 0, keep), y.narrow(0, 0, keep)));
-        }
+        let test = test_batches(set, 200, test_images, device);
         Ok(Validator { calibration, test, attack })
     }
 

@@ -6,8 +6,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::divergence::{Reduction, kl_logits, reduce};
-use super::iad::introspection;
-use crate::attack::{AscentConfig, cross_entropy};
+use super::iad::{IadWeights, iad_loss};
+use crate::attack::AscentConfig;
 
 /// AdaAD: α·KL(T(x') ‖ S(x')) + (1 − α)·KL(T(x) ‖ S(x)), temperature 1. Defaults: α = 1 (the
 /// README's commands: pure adversarial term), elem-mean (CIFAR-10; CIFAR-100 uses batchmean).
@@ -76,22 +76,13 @@ impl AdaIadConfig {
         labels: Tensor<1, Int>,
         epoch: usize,
     ) -> Tensor<1> {
-        let tau = self.temperature;
-        let kd = reduce(
-            kl_logits(teacher_adversarial.clone().detach(), student_adversarial.clone(), tau),
-            Reduction::BatchMean,
-        ) * (self.alpha * tau * tau);
-        let ce = cross_entropy(student_clean.clone(), labels.clone()) * (1.0 - self.alpha);
-        if epoch < self.begin_epoch {
-            return kd + ce;
-        }
-        let own = introspection(
-            student_clean,
-            student_adversarial,
-            teacher_adversarial,
-            labels,
-            self.beta,
-        );
-        kd + own * self.alpha + ce
+        let weights = IadWeights {
+            temperature: self.temperature,
+            alpha: self.alpha,
+            beta: self.beta,
+            begin_epoch: self.begin_epoch,
+        };
+        let logits = [student_clean, student_adversarial, teacher_adversarial.clone()];
+        iad_loss(weights, teacher_adversarial, logits, labels, epoch)
     }
 }

@@ -35,28 +35,47 @@ impl Default for IadConfig {
     }
 }
 
-/// The introspection term shared by IAD-I and AdaIAD: (1/B)·Σ_i (1 − a_i)·KL(S(x_i) ‖ S(x'_i))
-/// with reliability a_i = P_T(x'_i)[y_i]^β taken as a constant. The clean student output is not
-/// detached, as in both references.
-pub fn introspection(
-    student_clean: Tensor<2>,
-    student_adversarial: Tensor<2>,
-    teacher_adversarial: Tensor<2>,
+/// The weights of IAD-I's outer loss, shared with AdaIAD.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IadWeights {
+    pub temperature: f64,
+    pub alpha: f64,
+    pub beta: f64,
+    pub begin_epoch: usize,
+}
+
+/// α·τ²·(1/B)·Σ KL(softmax(target/τ) ‖ softmax(S(x')/τ)) + (1 − α)·CE(S(x), y), plus from
+/// `begin_epoch` the introspection term α·(1/B)·Σ_i (1 − a_i)·KL(S(x_i) ‖ S(x'_i)) with
+/// reliability a_i = P_T(x'_i)[y_i]^β taken as a constant. The clean student output is not
+/// detached there, as in both references. IAD-I distils towards T(x), AdaIAD towards T(x').
+pub(crate) fn iad_loss(
+    weights: IadWeights,
+    target: Tensor<2>,
+    logits: [Tensor<2>; 3],
     labels: Tensor<1, Int>,
-    beta: f64,
+    epoch: usize,
 ) -> Tensor<1> {
+    let [student_clean, student_adversarial, teacher_adversarial] = logits;
+    let IadWeights { temperature: tau, alpha, beta, begin_epoch } = weights;
+    let kd =
+        reduce(kl_logits(target.detach(), student_adversarial.clone(), tau), Reduction::BatchMean)
+            * (alpha * tau * tau);
+    let ce = cross_entropy(student_clean.clone(), labels.clone()) * (1.0 - alpha);
+    if epoch < begin_epoch {
+        return kd + ce;
+    }
     let n = labels.dims()[0];
     let reliability = softmax(teacher_adversarial.detach(), 1)
         .gather(1, labels.reshape([n, 1]))
         .reshape([n])
         .powf_scalar(beta);
     let kl = per_example(kl_logits(student_clean, student_adversarial, 1.0));
-    (kl * (-reliability + 1.0)).sum() / n as f64
+    let own = (kl * (-reliability + 1.0)).sum() / n as f64;
+    kd + own * alpha + ce
 }
 
 impl IadConfig {
     /// `epoch` counts from 1.
-    #[allow(clippy::too_many_arguments)]
     pub fn loss(
         &self,
         student_clean: Tensor<2>,
@@ -66,22 +85,13 @@ impl IadConfig {
         labels: Tensor<1, Int>,
         epoch: usize,
     ) -> Tensor<1> {
-        let tau = self.temperature;
-        let kd = reduce(
-            kl_logits(teacher_clean.detach(), student_adversarial.clone(), tau),
-            Reduction::BatchMean,
-        ) * (self.alpha * tau * tau);
-        let ce = cross_entropy(student_clean.clone(), labels.clone()) * (1.0 - self.alpha);
-        if epoch < self.begin_epoch {
-            return kd + ce;
-        }
-        let own = introspection(
-            student_clean,
-            student_adversarial,
-            teacher_adversarial,
-            labels,
-            self.beta,
-        );
-        kd + own * self.alpha + ce
+        let weights = IadWeights {
+            temperature: self.temperature,
+            alpha: self.alpha,
+            beta: self.beta,
+            begin_epoch: self.begin_epoch,
+        };
+        let logits = [student_clean, student_adversarial, teacher_adversarial];
+        iad_loss(weights, teacher_clean, logits, labels, epoch)
     }
 }
