@@ -114,18 +114,23 @@ fn ard_matches_a_hand_computation() {
     assert_close(got, expected, "ARD");
 }
 
-#[test]
-fn iad_adds_introspection_from_its_begin_epoch() {
-    let config = IadConfig { alpha: 0.8, temperature: 2.0, ..IadConfig::default() };
-    let kd = (0..2).map(|i| kl_t(&T_CLEAN[i], &S_ADV[i], 2.0)).sum::<f64>() / 2.0;
-    let before = 0.8 * 4.0 * kd + 0.2 * mean_ce(&S_CLEAN);
-    let introspection = (0..2)
+/// (1/B)·Σ_i (1 − P_T(x'_i)[y_i]^0.1)·KL(S(x_i) ‖ S(x'_i)).
+fn introspection_reference() -> f64 {
+    (0..2)
         .map(|i| {
             let reliability = softmax(&T_ADV[i], 1.0)[LABELS[i]].powf(0.1);
             (1.0 - reliability) * kl_t(&S_CLEAN[i], &S_ADV[i], 1.0)
         })
         .sum::<f64>()
-        / 2.0;
+        / 2.0
+}
+
+#[test]
+fn iad_adds_introspection_from_its_begin_epoch() {
+    let config = IadConfig { alpha: 0.8, temperature: 2.0, ..IadConfig::default() };
+    let kd = (0..2).map(|i| kl_t(&T_CLEAN[i], &S_ADV[i], 2.0)).sum::<f64>() / 2.0;
+    let before = 0.8 * 4.0 * kd + 0.2 * mean_ce(&S_CLEAN);
+    let introspection = introspection_reference();
     let loss = |epoch| {
         config.loss(
             tensor(&S_CLEAN),
@@ -164,13 +169,7 @@ fn adaad_and_adaiad_match_hand_computations() {
     let config = AdaIadConfig { alpha: 0.9, ..AdaIadConfig::default() };
     let kd = (0..2).map(|i| kl_t(&T_ADV[i], &S_ADV[i], 30.0)).sum::<f64>() / 2.0;
     let before = 0.9 * 900.0 * kd + 0.1 * mean_ce(&S_CLEAN);
-    let introspection = (0..2)
-        .map(|i| {
-            let reliability = softmax(&T_ADV[i], 1.0)[LABELS[i]].powf(0.1);
-            (1.0 - reliability) * kl_t(&S_CLEAN[i], &S_ADV[i], 1.0)
-        })
-        .sum::<f64>()
-        / 2.0;
+    let introspection = introspection_reference();
     let loss =
         |epoch| config.loss(tensor(&S_CLEAN), tensor(&S_ADV), tensor(&T_ADV), labels(), epoch);
     assert_close(loss(1), before, "AdaIAD before its begin epoch");

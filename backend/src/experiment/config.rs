@@ -63,11 +63,24 @@ fn default_data() -> String {
     "synthetic".into()
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum SpaceRef {
     Named(String),
     Inline(Space),
+}
+
+impl<'de> Deserialize<'de> for SpaceRef {
+    /// A string names a preset or file; a table is a space, whose own error (naming the bad
+    /// field) is reported rather than serde's "no variant matched".
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(name) => Ok(SpaceRef::Named(name)),
+            table => serde_json::from_value(table)
+                .map(SpaceRef::Inline)
+                .map_err(<D::Error as serde::de::Error>::custom),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
