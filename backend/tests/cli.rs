@@ -226,3 +226,29 @@ fn attack_selftest_reports_every_attack_at_every_epsilon() {
     assert_eq!(report["settings"]["budget"]["steps"], 40);
     assert_eq!(report["settings"]["attacks"].as_array().unwrap().len(), 16);
 }
+
+#[test]
+fn bench_reports_every_throughput_with_its_settings() {
+    let args = [
+        "bench",
+        "--space",
+        "resnet-mini",
+        "--batch",
+        "4",
+        "--steps",
+        "1",
+        "--student-images",
+        "8",
+        "--calibration-images",
+        "8",
+        "--json",
+    ];
+    let json: Value = serde_json::from_str(&stdout(&proard(&args))).unwrap();
+    for key in ["trades_step_img_s", "rslad_step_img_s", "pgd20_eval_img_s", "student_eval_seconds"]
+    {
+        let value = json[key].as_f64().unwrap_or_else(|| panic!("{key} missing: {json}"));
+        assert!(value > 0.0 && value.is_finite(), "{key} = {value}");
+    }
+    assert_eq!(json["settings"]["student_images"], 8);
+    assert_eq!(json["space"], "resnet-mini");
+}

@@ -14,7 +14,7 @@ use crate::attack::{Attack, PgdConfig, evaluate};
 use crate::data::loader::{CALIBRATION_SEED, Loader, LoaderConfig, calibration_subset};
 use crate::data::synthetic::{self, SyntheticConfig};
 use crate::data::{ImageSet, Split};
-use crate::model::{NetConfig, Supernet, View};
+use crate::model::{NetConfig, Network, Supernet, View};
 use crate::objective::{Nets, Objective, ObjectiveConfig, Progress, RsladConfig, TradesConfig};
 
 /// The settings of a bench.
@@ -44,22 +44,23 @@ fn images_per_second(images: usize, started: Instant) -> f64 {
     images as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Times one objective's full step (attack, loss, backward, SGD update) on the largest arch.
+/// Times one objective's full step (attack, loss, backward, SGD update) on the largest arch;
+/// returns the updated network and images per second.
 fn step_throughput(
-    supernet: &mut Supernet,
+    mut network: Network,
     teacher: &Supernet,
     objective: ObjectiveConfig,
     x: &Tensor<4>,
     y: &Tensor<1, Int>,
     steps: usize,
-) -> f64 {
-    let subnet = supernet.subnet(&supernet.space.largest_arch()).expect("largest arch");
+) -> (Network, f64) {
+    let subnet = teacher.subnet(&teacher.space.largest_arch()).expect("largest arch");
     let teacher_network = teacher.network.valid();
     let mut optimizer = burn::optim::SgdConfig::new().init();
     let mut objective = Objective::new(objective);
-    let mut run = |supernet: &mut Supernet| {
+    let mut run = |network: Network| {
         let nets = Nets {
-            student: View::new(&supernet.network, &subnet),
+            student: View::new(&network, &subnet),
             teacher: Some(View::new(&teacher_network, &subnet)),
             clean_teacher: None,
         };
@@ -67,18 +68,17 @@ fn step_throughput(
             .step(&nets, x, y, Progress { epoch: 1, epochs: 1 })
             .expect("teacher given")
             .student;
-        let grads = GradientsParams::from_grads(loss.backward(), &supernet.network);
-        let network = std::mem::replace(&mut supernet.network, teacher.network.clone());
-        supernet.network = optimizer.step(1e-3, network, grads);
+        let grads = GradientsParams::from_grads(loss.backward(), &network);
+        optimizer.step(1e-3, network, grads)
     };
-    run(supernet);
+    network = run(network);
     x.device().sync().ok();
     let started = Instant::now();
     for _ in 0..steps {
-        run(supernet);
+        network = run(network);
     }
     x.device().sync().ok();
-    images_per_second(steps * x.dims()[0], started)
+    (network, images_per_second(steps * x.dims()[0], started))
 }
 
 pub fn bench(space: &Space, config: &BenchConfig, device: &Device) -> BenchReport {
@@ -94,18 +94,18 @@ pub fn bench(space: &Space, config: &BenchConfig, device: &Device) -> BenchRepor
         .next()
         .expect("one batch");
     let (x, y) = batch.tensors(&trainer);
-    let mut student = Supernet::new(space.clone(), NetConfig::new(), &trainer);
+    let student = Supernet::new(space.clone(), NetConfig::new(), &trainer).network;
     let teacher = Supernet::new(space.clone(), NetConfig::new(), &trainer);
-    let trades = step_throughput(
-        &mut student,
+    let (student, trades) = step_throughput(
+        student,
         &teacher,
         ObjectiveConfig::Trades(TradesConfig::default()),
         &x,
         &y,
         config.steps,
     );
-    let rslad = step_throughput(
-        &mut student,
+    let (student, rslad) = step_throughput(
+        student,
         &teacher,
         ObjectiveConfig::Rslad(RsladConfig::default()),
         &x,
@@ -113,22 +113,19 @@ pub fn bench(space: &Space, config: &BenchConfig, device: &Device) -> BenchRepor
         config.steps,
     );
 
-    let subnet = student.subnet(&space.largest_arch()).expect("largest arch");
+    let subnet = teacher.subnet(&space.largest_arch()).expect("largest arch");
     let (xe, ye) = batch.tensors(device);
     let pgd20 = [Attack::Pgd(PgdConfig::default())];
-    evaluate(&student.network, &subnet, [(xe.clone(), ye.clone())], &pgd20, 0);
+    evaluate(&student, &subnet, [(xe.clone(), ye.clone())], &pgd20, 0);
     let started = Instant::now();
     for _ in 0..config.steps {
-        evaluate(&student.network, &subnet, [(xe.clone(), ye.clone())], &pgd20, 0);
+        evaluate(&student, &subnet, [(xe.clone(), ye.clone())], &pgd20, 0);
     }
     let pgd20_eval = images_per_second(config.steps * config.batch, started);
 
     let started = Instant::now();
-    let frozen = Supernet {
-        space: space.clone(),
-        config: student.config.clone(),
-        network: student.network.valid(),
-    };
+    let frozen =
+        Supernet { space: space.clone(), config: teacher.config.clone(), network: student.valid() };
     let calibration = calibration_subset(&set, config.calibration_images, 200, CALIBRATION_SEED)
         .expect("enough images");
     frozen.calibrate(&subnet, calibration.iter().map(|b| b.tensors(device).0));
