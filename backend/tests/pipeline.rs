@@ -251,6 +251,27 @@ fn a_diverging_run_stops_naming_the_stage_and_step() {
 }
 
 #[test]
+fn a_stage_another_process_is_writing_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("exp.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let out = dir.path().join("run");
+    let held = proard_backend::experiment::lock::OutputLock::acquire(
+        &out.join("teacher").join("lock"),
+        "the teacher",
+    )
+    .unwrap();
+    let args = ["train", "teacher", "--config", config.to_str().unwrap()];
+    let error = failure(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert!(
+        error.contains("stage `teacher`") && error.contains("another proard process"),
+        "{error}"
+    );
+    assert!(!out.join("teacher/log.jsonl").exists(), "the refused process wrote nothing");
+    drop(held);
+}
+
+#[test]
 fn configs_are_checked_and_config_init_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {

@@ -3,11 +3,13 @@
 //!
 //! Invariants: every number written comes with the settings that produced it; every file is
 //! either appended line by line (logs, student records) or replaced atomically (checkpoints,
-//! exports); a killed run resumes from its last checkpoint without losing or repeating a step.
+//! exports); a killed run resumes from its last checkpoint without losing or repeating a step;
+//! each output (a stage directory, a student-record file) has one writing process at a time.
 
 pub mod bench;
 pub mod config;
 pub mod journal;
+pub mod lock;
 pub mod pipeline;
 pub mod progress;
 pub mod schedule;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::EvaluationConfig;
 use super::journal::{Journal, read_records};
+use super::lock::OutputLock;
 use super::progress::Progress;
 use super::validate::test_batches;
 use crate::attack::{Attack, FgsmConfig, PgdConfig, evaluate};
@@ -119,6 +120,7 @@ pub fn evaluate_students(
     device: &Device,
 ) -> anyhow::Result<(std::path::PathBuf, usize)> {
     let path = dir.join(shard.file_name());
+    let _lock = OutputLock::acquire(&path.with_extension("lock"), &path.display().to_string())?;
     let done: HashSet<usize> =
         read_records::<StudentRecord>(&path)?.into_iter().map(|r| r.index).collect();
     let mut journal =

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{OptimizerConfig, Sampling};
 use super::journal::Journal;
+use super::lock::{LockError, OutputLock};
 use super::progress::Progress as Bar;
 use super::schedule::learning_rate;
 use super::validate::{GridResult, Validator};
@@ -74,6 +75,8 @@ pub enum TrainError {
     Checkpoint { stage: String, message: String },
     #[error("writing {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 /// Where a stage stands; written last, atomically, so it always names complete files.
@@ -210,6 +213,8 @@ pub fn train_stage(
     teacher: Option<&Teacher>,
 ) -> Result<Supernet, TrainError> {
     std::fs::create_dir_all(&spec.dir).map_err(io(&spec.dir))?;
+    let what = format!("stage `{}` ({})", spec.name, spec.dir.display());
+    let _lock = OutputLock::acquire(&spec.dir.join("lock"), &what)?;
     let Supernet { space, config, network } = supernet;
     let mut network = network.fork(context.device).train();
     let mut optimizer = optimizer(&spec.optimizer);
