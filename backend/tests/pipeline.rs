@@ -305,4 +305,12 @@ fn configs_are_checked_and_config_init_round_trips() {
         assert_eq!(parsed.teacher.objective.name(), "trades");
         assert_eq!(parsed.supernet.objective.name(), "rslad");
     }
+    // The documented CIFAR measurement stays a valid config.
+    let documented =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/measurements/cifar-mini.toml");
+    let text = std::fs::read_to_string(&documented).unwrap();
+    let parsed =
+        proard_backend::experiment::ExperimentConfig::from_toml(&text, "cifar-mini.toml").unwrap();
+    parsed.validate().unwrap();
+    assert_eq!(parsed.phases.len(), 5);
 }
