@@ -88,6 +88,8 @@ pub enum Command {
     Eval(experiment::EvalArgs),
     /// Pipeline throughput: TRADES and RSLAD steps, PGD-20 evaluation, one student's evaluation.
     Bench(experiment::BenchArgs),
+    /// What a run has produced so far: stages, and ProARD and baseline students side by side.
+    Report(experiment::ReportArgs),
     /// Serve the studio and its API.
     Serve {
         /// Address to listen on; loopback unless you ask otherwise.
@@ -413,6 +415,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(command) => experiment::train(command),
         Command::Eval(args) => experiment::eval(args),
         Command::Bench(args) => experiment::bench_command(args),
+        Command::Report(args) => experiment::report_command(args),
         Command::Serve { addr, static_dir } => serve(addr, static_dir),
     }
 }

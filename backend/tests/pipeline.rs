@@ -218,6 +218,48 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
         lines(&students).into_iter().filter(|r| r["index"].as_u64().unwrap() % 2 == 1).collect();
     assert_eq!(shard, same, "a shard computes exactly what the whole run computed");
 
+    // The report reads it all back: every stage, both clouds, shard records counted once.
+    let report: Value =
+        serde_json::from_str(&stdout(&proard(&["report", out.to_str().unwrap(), "--json"])))
+            .unwrap();
+    let stages: Vec<(&str, u64, bool)> = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["steps"].as_u64().unwrap(), s["finished"] == true))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("teacher", 12, true),
+            ("phase-1-width", 8, true),
+            ("phase-2-depth", 4, true),
+            ("phase-3-expand", 4, true),
+            ("baseline", 12, true)
+        ]
+    );
+    let records = lines(&students);
+    let best = records.iter().map(|r| r["pgd20"].as_f64().unwrap()).fold(0.0, f64::max);
+    let clouds = report["clouds"].as_array().unwrap();
+    assert_eq!(clouds.len(), 2);
+    assert_eq!(
+        (clouds[0]["label"].as_str(), clouds[0]["students"].as_u64()),
+        (Some("ProARD"), Some(6))
+    );
+    assert_eq!(clouds[0]["pgd20"]["max"].as_f64().unwrap(), best);
+    assert_eq!(
+        (clouds[1]["label"].as_str(), clouds[1]["students"].as_u64()),
+        (Some("baseline"), Some(6))
+    );
+    let front = clouds[0]["front"].as_array().unwrap();
+    for pair in front.windows(2) {
+        assert!(pair[0]["macs"].as_u64() < pair[1]["macs"].as_u64(), "{pair:?}");
+        assert!(pair[0]["pgd20"].as_f64() < pair[1]["pgd20"].as_f64(), "{pair:?}");
+    }
+    let text = stdout(&proard(&["report", out.to_str().unwrap()]));
+    assert!(text.contains("phase-3-expand") && text.contains("baseline") && text.contains("front"));
+    assert!(failure(&["report", dir.path().to_str().unwrap()]).contains("no proard run"));
+
     // A different config cannot be resumed into this directory.
     let other = dir.path().join("other.toml");
     std::fs::write(&other, CONFIG.replace("seed = 7", "seed = 8")).unwrap();

@@ -64,6 +64,15 @@ pub struct EvalArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run directory (`--out` of `proard run`); it may still be running.
+    pub out: PathBuf,
+    /// One JSON object: `stages` and `clouds` (student statistics, best students, MACs–PGD-20 front).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Preset name or space file.
     #[arg(long, default_value = "resnet-mini")]
@@ -209,4 +218,95 @@ pub fn bench_command(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+pub fn report_command(args: ReportArgs) -> anyhow::Result<()> {
+    let report = crate::experiment::report::report(&args.out)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report).context("serialising the report")?);
+        return Ok(());
+    }
+    println!(
+        "{:<22} {:>8} {:>7} {:>9} {:>8}  last validation (clean/PGD-20)",
+        "stage", "epochs", "steps", "time", "loss"
+    );
+    for stage in &report.stages {
+        let grid: Vec<String> = stage
+            .last_validation
+            .iter()
+            .map(|g| format!("{:.3}/{:.3}", g.clean, g.pgd20))
+            .collect();
+        println!(
+            "{:<22} {:>7}{} {:>7} {:>9} {:>8}  {}",
+            stage.name,
+            stage.epochs,
+            if stage.finished { " " } else { "…" },
+            stage.steps,
+            duration(stage.seconds),
+            stage.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
+            grid.join(" "),
+        );
+    }
+    let total: f64 = report.stages.iter().map(|s| s.seconds).sum();
+    println!("{:<22} {:>26}", "training in all", duration(total));
+    if report.clouds.is_empty() {
+        println!("\nno students evaluated yet");
+        return Ok(());
+    }
+    println!(
+        "\n{:<10} {:>8}  {:>23}  {:>23}  {:>6}  best clean / PGD-20 student",
+        "students", "count", "clean mean/median/max", "PGD-20 mean/median/max", "FGSM"
+    );
+    for cloud in &report.clouds {
+        let triple = |s: &crate::experiment::report::Stats| {
+            format!("{:.3}/{:.3}/{:.3}", s.mean, s.median, s.max)
+        };
+        let best = |s: &crate::experiment::report::Student| {
+            format!("#{} {:.1} MMACs {:.3}/{:.3}", s.index, s.macs as f64 / 1e6, s.clean, s.pgd20)
+        };
+        println!(
+            "{:<10} {:>8}  {:>23}  {:>23}  {:>6.3}  {} ; {}",
+            cloud.label,
+            cloud.students,
+            triple(&cloud.clean),
+            triple(&cloud.pgd20),
+            cloud.fgsm.mean,
+            best(&cloud.best_clean),
+            best(&cloud.best_pgd20),
+        );
+    }
+    for cloud in &report.clouds {
+        let front: Vec<String> = cloud
+            .front
+            .iter()
+            .map(|s| format!("{:.1}M:{:.3}", s.macs as f64 / 1e6, s.pgd20))
+            .collect();
+        println!("{} MACs–PGD-20 front: {}", cloud.label, front.join(" "));
+    }
+    let settings = &report.clouds[0].settings;
+    println!(
+        "settings: {} calibration / {} test images, seed {}; FGSM ε {}; PGD ε {} α {} × {} steps, {} restart(s)",
+        settings.calibration_images,
+        settings.test_images,
+        settings.seed,
+        settings.fgsm.epsilon,
+        settings.pgd20.epsilon,
+        settings.pgd20.step_size,
+        settings.pgd20.steps,
+        settings.pgd20.restarts,
+    );
+    if report.clouds.iter().any(|c| c.settings != *settings) {
+        println!("warning: ProARD and baseline students were evaluated with different settings");
+    }
+    Ok(())
+}
+
+/// `1h 02m`, `12m 05s` or `42s`.
+fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m {s:02}s"),
+        (h, m, _) => format!("{h}h {m:02}m"),
+    }
 }

@@ -12,6 +12,7 @@ pub mod journal;
 pub mod lock;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod schedule;
 pub mod students;
 pub mod train;

@@ -1,0 +1,282 @@
+//! `proard report DIR`: what a run has produced so far, read back from its files alone — each
+//! stage's progress, logged time and last validation grid, and the student clouds of ProARD and
+//! the baseline side by side (the comparison of the paper's Fig. 2/7). Works on a running or
+//! interrupted run: it only reads.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use super::journal::read_records;
+use super::students::{StudentRecord, StudentSettings};
+use super::train::{LogLine, read_state};
+use super::validate::GridResult;
+
+/// One training stage as its directory shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StageReport {
+    pub name: String,
+    pub dir: PathBuf,
+    pub finished: bool,
+    pub epochs: usize,
+    pub steps: usize,
+    /// Sum of the logged epoch times (training and validation).
+    pub seconds: f64,
+    /// Mean loss of the last finished epoch.
+    pub last_loss: Option<f64>,
+    /// Validation grid of the last finished epoch.
+    pub last_validation: Vec<GridResult>,
+}
+
+/// Mean, median and range of one accuracy over a cloud of students.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Stats {
+    pub mean: f64,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Stats {
+    /// `None` for no values.
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Stats> {
+        let mut values: Vec<f64> = values.into_iter().collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median =
+            if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 };
+        Some(Stats {
+            mean: values.iter().sum::<f64>() / n as f64,
+            median,
+            min: values[0],
+            max: values[n - 1],
+        })
+    }
+}
+
+/// One student, briefly.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Student {
+    pub index: usize,
+    pub macs: u64,
+    pub clean: f64,
+    pub pgd20: f64,
+}
+
+impl From<&StudentRecord> for Student {
+    fn from(r: &StudentRecord) -> Student {
+        Student { index: r.index, macs: r.macs, clean: r.clean, pgd20: r.pgd20 }
+    }
+}
+
+/// The students of one supernet.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CloudReport {
+    pub label: String,
+    pub students: usize,
+    pub settings: StudentSettings,
+    pub clean: Stats,
+    pub fgsm: Stats,
+    pub pgd20: Stats,
+    pub best_clean: Student,
+    pub best_pgd20: Student,
+    /// Students no other beats on both MACs (fewer) and PGD-20 (higher), by MACs.
+    pub front: Vec<Student>,
+}
+
+impl CloudReport {
+    /// Summarises `records` (at least one; all evaluated with the same settings).
+    pub fn of(label: &str, records: &[StudentRecord]) -> anyhow::Result<Option<CloudReport>> {
+        let Some(first) = records.first() else { return Ok(None) };
+        if let Some(other) = records.iter().find(|r| r.settings != first.settings) {
+            bail!(
+                "{label}: students {} and {} were evaluated with different settings; evaluate \
+                 them into separate run directories to compare them",
+                first.index,
+                other.index
+            );
+        }
+        let stats = |f: fn(&StudentRecord) -> f64| {
+            Stats::of(records.iter().map(f)).expect("records is not empty")
+        };
+        let best = |f: fn(&StudentRecord) -> f64| {
+            records
+                .iter()
+                .max_by(|a, b| f(a).total_cmp(&f(b)))
+                .map(Student::from)
+                .expect("non-empty")
+        };
+        let mut by_macs: Vec<&StudentRecord> = records.iter().collect();
+        by_macs.sort_by(|a, b| a.macs.cmp(&b.macs).then(b.pgd20.total_cmp(&a.pgd20)));
+        let mut front: Vec<Student> = Vec::new();
+        for r in by_macs {
+            if front.last().is_none_or(|best: &Student| r.pgd20 > best.pgd20) {
+                front.push(r.into());
+            }
+        }
+        Ok(Some(CloudReport {
+            label: label.to_owned(),
+            students: records.len(),
+            settings: first.settings.clone(),
+            clean: stats(|r| r.clean),
+            fgsm: stats(|r| r.fgsm),
+            pgd20: stats(|r| r.pgd20),
+            best_clean: best(|r| r.clean),
+            best_pgd20: best(|r| r.pgd20),
+            front,
+        }))
+    }
+}
+
+/// Everything `proard report` shows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunReport {
+    pub stages: Vec<StageReport>,
+    pub clouds: Vec<CloudReport>,
+}
+
+/// Reads the run in `out`.
+pub fn report(out: &Path) -> anyhow::Result<RunReport> {
+    if !out.join("config.toml").exists() {
+        bail!("{} holds no proard run (there is no config.toml in it)", out.display());
+    }
+    let mut stage_dirs = vec![out.join("teacher")];
+    stage_dirs.extend(phase_dirs(&out.join("phases"))?);
+    stage_dirs.push(out.join("baseline").join("train"));
+    let mut stages = Vec::new();
+    for dir in stage_dirs {
+        if let Some(stage) = stage(&dir)? {
+            stages.push(stage);
+        }
+    }
+    let mut clouds = Vec::new();
+    for (label, dir) in [("ProARD", out.to_owned()), ("baseline", out.join("baseline"))] {
+        if let Some(cloud) = CloudReport::of(label, &student_records(&dir)?)? {
+            clouds.push(cloud);
+        }
+    }
+    Ok(RunReport { stages, clouds })
+}
+
+/// `phases/<i>-<name>` directories in phase order.
+fn phase_dirs(phases: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(phases) else { return Ok(Vec::new()) };
+    let mut numbered = BTreeMap::new();
+    for entry in entries {
+        let path = entry.with_context(|| format!("listing {}", phases.display()))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(number) = name.split('-').next().and_then(|n| n.parse::<usize>().ok()) {
+            numbered.insert(number, path);
+        }
+    }
+    Ok(numbered.into_values().collect())
+}
+
+fn stage(dir: &Path) -> anyhow::Result<Option<StageReport>> {
+    let Some(state) = read_state(dir)? else { return Ok(None) };
+    let lines: Vec<LogLine> = read_records(&dir.join("log.jsonl"))?;
+    let mut report = StageReport {
+        name: state.stage,
+        dir: dir.to_owned(),
+        finished: state.finished,
+        epochs: 0,
+        steps: state.steps,
+        seconds: 0.0,
+        last_loss: None,
+        last_validation: Vec::new(),
+    };
+    for line in lines {
+        if let LogLine::Epoch { epoch, mean_loss, seconds, validation, .. } = line {
+            report.epochs = epoch;
+            report.seconds += seconds;
+            report.last_loss = Some(mean_loss);
+            report.last_validation = validation;
+        }
+    }
+    Ok(Some(report))
+}
+
+/// The records of `dir/students.jsonl` and its shard files, each student once.
+fn student_records(dir: &Path) -> anyhow::Result<Vec<StudentRecord>> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.starts_with("students") && name.ends_with(".jsonl") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    let mut by_index = BTreeMap::new();
+    for file in files {
+        for record in read_records::<StudentRecord>(&file)? {
+            by_index.entry(record.index).or_insert(record);
+        }
+    }
+    Ok(by_index.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::{FgsmConfig, PgdConfig};
+
+    fn record(index: usize, macs: u64, clean: f64, pgd20: f64) -> StudentRecord {
+        StudentRecord {
+            index,
+            arch: proard_shared::preset::preset("resnet-mini").unwrap().largest_arch(),
+            encoding: Vec::new(),
+            macs,
+            params: 1,
+            clean,
+            fgsm: (clean + pgd20) / 2.0,
+            pgd20,
+            settings: StudentSettings {
+                calibration_images: 8,
+                test_images: 8,
+                seed: 0,
+                fgsm: FgsmConfig::default(),
+                pgd20: PgdConfig::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn stats_take_the_middle_of_an_even_count() {
+        let stats = Stats::of([0.4, 0.1, 0.3, 0.2]).unwrap();
+        assert_eq!((stats.min, stats.max), (0.1, 0.4));
+        assert!((stats.mean - 0.25).abs() < 1e-12 && (stats.median - 0.25).abs() < 1e-12);
+        assert_eq!(Stats::of([0.7, 0.2, 0.5]).unwrap().median, 0.5);
+        assert_eq!(Stats::of([]), None);
+    }
+
+    #[test]
+    fn the_front_keeps_students_no_cheaper_one_beats() {
+        let records = [
+            record(0, 10, 0.30, 0.10),
+            record(1, 20, 0.50, 0.25),
+            record(2, 20, 0.45, 0.20), // same MACs as 1, less robust
+            record(3, 30, 0.60, 0.15), // costlier than 1 and less robust
+            record(4, 40, 0.55, 0.30),
+        ];
+        let cloud = CloudReport::of("ProARD", &records).unwrap().unwrap();
+        let front: Vec<usize> = cloud.front.iter().map(|s| s.index).collect();
+        assert_eq!(front, [0, 1, 4]);
+        assert_eq!((cloud.best_clean.index, cloud.best_pgd20.index), (3, 4));
+        assert_eq!(cloud.students, 5);
+    }
+
+    #[test]
+    fn records_of_different_settings_are_not_pooled() {
+        let mut other = record(1, 20, 0.5, 0.2);
+        other.settings.pgd20.steps = 10;
+        let error = CloudReport::of("baseline", &[record(0, 10, 0.3, 0.1), other]).unwrap_err();
+        assert!(error.to_string().contains("different settings"), "{error}");
+    }
+}
