@@ -217,6 +217,22 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
     let same: Vec<Value> =
         lines(&students).into_iter().filter(|r| r["index"].as_u64().unwrap() % 2 == 1).collect();
     assert_eq!(shard, same, "a shard computes exactly what the whole run computed");
+    // Finished stages are only read: another process's claim on one does not stop this one.
+    let held = proard_backend::experiment::lock::OutputLock::acquire(
+        &out.join("teacher").join("lock"),
+        "the teacher",
+    )
+    .unwrap();
+    stdout(&proard(&[
+        "eval",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--shard",
+        "1/2",
+    ]));
+    drop(held);
 
     // The report reads it all back: every stage, both clouds, shard records counted once.
     let report: Value =

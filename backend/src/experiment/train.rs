@@ -213,8 +213,12 @@ pub fn train_stage(
     teacher: Option<&Teacher>,
 ) -> Result<Supernet, TrainError> {
     std::fs::create_dir_all(&spec.dir).map_err(io(&spec.dir))?;
+    // A finished stage is only read, so runs that share it (the phases and the baseline share
+    // the teacher) need no claim on it; any other stage has one writer.
+    let finished = read_state(&spec.dir)?.is_some_and(|s| s.finished);
     let what = format!("stage `{}` ({})", spec.name, spec.dir.display());
-    let _lock = OutputLock::acquire(&spec.dir.join("lock"), &what)?;
+    let _lock =
+        if finished { None } else { Some(OutputLock::acquire(&spec.dir.join("lock"), &what)?) };
     let Supernet { space, config, network } = supernet;
     let mut network = network.fork(context.device).train();
     let mut optimizer = optimizer(&spec.optimizer);
