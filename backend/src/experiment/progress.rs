@@ -1,6 +1,7 @@
 //! Progress of long stages: an indicatif bar with ETA on a terminal, plain lines otherwise (logs,
 //! CI), so that a run in the background still says where it is.
 
+use std::cell::Cell;
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,16 +11,20 @@ use super::validate::GridResult;
 pub struct Progress {
     bar: Option<ProgressBar>,
     name: String,
+    /// What is counted: `steps`, `students`.
+    unit: String,
+    total: u64,
+    position: Cell<u64>,
 }
 
 impl Progress {
-    pub fn new(name: &str, total: u64, done: u64) -> Progress {
+    pub fn new(name: &str, unit: &str, total: u64, done: u64) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total).with_position(done);
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>16} [{bar:30}] {pos}/{len} steps · {msg} · ETA {eta}",
-                )
+                ProgressStyle::with_template(&format!(
+                    "{{prefix:>16}} [{{bar:30}}] {{pos}}/{{len}} {unit} · {{msg}} · ETA {{eta}}"
+                ))
                 .expect("a valid template")
                 .progress_chars("=> "),
             );
@@ -27,9 +32,33 @@ impl Progress {
             bar
         });
         if bar.is_none() {
-            eprintln!("{name}: {done}/{total} steps");
+            eprintln!("{name}: {done}/{total} {unit}");
         }
-        Progress { bar, name: name.to_owned() }
+        Progress {
+            bar,
+            name: name.to_owned(),
+            unit: unit.to_owned(),
+            total,
+            position: Cell::new(done),
+        }
+    }
+
+    /// One slow item done (a student): on the bar, or as a line of its own without a terminal.
+    pub fn item(&self, message: &str) {
+        self.position.set(self.position.get() + 1);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(message.to_owned());
+                bar.inc(1);
+            }
+            None => eprintln!(
+                "{}: {}/{} {} · {message}",
+                self.name,
+                self.position.get(),
+                self.total,
+                self.unit
+            ),
+        }
     }
 
     pub fn step(&self, loss: f64) {

@@ -144,7 +144,7 @@ pub fn evaluate_students(
     let archs = unique_archs(space, config.students, config.seed);
     let mine: Vec<(usize, Arch)> =
         archs.into_iter().enumerate().filter(|(i, _)| i % shard.count == shard.index).collect();
-    let progress = Progress::new("students", mine.len() as u64, done.len() as u64);
+    let progress = Progress::new("students", "students", mine.len() as u64, done.len() as u64);
     let attacks = [Attack::Fgsm(config.fgsm.clone()), Attack::Pgd(config.pgd20.clone())];
     let network = supernet.network.valid();
     for (index, arch) in mine {
@@ -179,7 +179,12 @@ pub fn evaluate_students(
             settings: settings.clone(),
         };
         journal.append(&record).with_context(|| format!("appending to {}", path.display()))?;
-        progress.step(record.pgd20);
+        progress.item(&format!(
+            "#{index}: {:.1} MMACs, clean {:.3}, PGD-20 {:.3}",
+            record.macs as f64 / 1e6,
+            record.clean,
+            record.pgd20
+        ));
     }
     progress.finish();
     let count = read_records::<StudentRecord>(&path)?.len();

@@ -277,7 +277,7 @@ pub fn train_stage(
         (spec.warmup_epochs * steps_per_epoch, spec.epochs * steps_per_epoch);
     let mut objective = Objective::new(spec.objective.clone());
     objective.ciard = state.objective_state.clone();
-    let bar = Bar::new(&spec.name, (epochs * steps_per_epoch) as u64, state.steps as u64);
+    let bar = Bar::new(&spec.name, "steps", (epochs * steps_per_epoch) as u64, state.steps as u64);
     let teacher_view = teacher.map(|t| View::new(&t.network, &t.subnet));
 
     for epoch in state.epoch..epochs {
