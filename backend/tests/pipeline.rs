@@ -74,6 +74,7 @@ subnets_per_step = 2
 subnets_per_step = 2
 
 [validation]
+every_epochs = 2
 calibration_images = 64
 test_images = 16
 
@@ -118,7 +119,8 @@ fn step_lines(log: &[Value]) -> Vec<u64> {
     log.iter().filter(|l| l["kind"] == "step").map(|l| l["step"].as_u64().unwrap()).collect()
 }
 
-/// Every stage's log holds steps 0..total once each, and one epoch line per epoch.
+/// Every stage's log holds steps 0..total once each, and one epoch line per epoch, validated
+/// after every second epoch and the last.
 fn check_stage(dir: &Path, epochs: usize, steps_per_epoch: usize) {
     let log = lines(&dir.join("log.jsonl"));
     let total = epochs * steps_per_epoch;
@@ -126,7 +128,15 @@ fn check_stage(dir: &Path, epochs: usize, steps_per_epoch: usize) {
     let epoch_lines: Vec<&Value> = log.iter().filter(|l| l["kind"] == "epoch").collect();
     assert_eq!(epoch_lines.len(), epochs, "{}", dir.display());
     for line in &epoch_lines {
-        for grid in line["validation"].as_array().unwrap() {
+        let epoch = line["epoch"].as_u64().unwrap() as usize;
+        let grid = line["validation"].as_array().unwrap();
+        assert_eq!(
+            !grid.is_empty(),
+            epoch.is_multiple_of(2) || epoch == epochs,
+            "{}: {line}",
+            dir.display()
+        );
+        for grid in grid {
             for key in ["clean", "pgd20"] {
                 let value = grid[key].as_f64().unwrap();
                 assert!((0.0..=1.0).contains(&value), "{key} = {value}");
@@ -349,6 +359,10 @@ fn configs_are_checked_and_config_init_round_trips() {
     let space = write("space.toml", &CONFIG.replace("base_depth = 1", "base_dept = 1"));
     assert!(failure(&["run", "--config", &space, "--out", out]).contains("base_dept"));
     let version = write("version.toml", &CONFIG.replace("version = 1", "version = 9"));
+    let never = write("never.toml", &CONFIG.replace("every_epochs = 2", "every_epochs = 0"));
+    assert!(
+        failure(&["run", "--config", &never, "--out", out]).contains("validation.every_epochs")
+    );
     assert!(failure(&["run", "--config", &version, "--out", out]).contains("version"));
     let ciard = write("ciard.toml", &CONFIG.replace("method = \"rslad\"", "method = \"ciard\""));
     assert!(failure(&["run", "--config", &ciard, "--out", out]).contains("clean teacher"));

@@ -290,6 +290,8 @@ impl Default for BaselineConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ValidationConfig {
     pub enabled: bool,
+    /// Validate after every n-th epoch of a stage, and always after its last.
+    pub every_epochs: usize,
     /// Test images per grid arch (all when absent).
     pub test_images: Option<usize>,
     pub calibration_images: usize,
@@ -300,6 +302,7 @@ impl Default for ValidationConfig {
     fn default() -> Self {
         ValidationConfig {
             enabled: true,
+            every_epochs: 1,
             test_images: None,
             calibration_images: 4000,
             attack: reference_pgd20(),
@@ -471,6 +474,12 @@ impl ExperimentConfig {
         }
         if self.baseline.subnets_per_step == 0 {
             return Err(invalid("baseline.subnets_per_step", "must be at least 1"));
+        }
+        if self.validation.every_epochs == 0 {
+            return Err(invalid(
+                "validation.every_epochs",
+                "must be at least 1 (to skip validation, set validation.enabled = false)",
+            ));
         }
         if self.evaluation.batch == 0 || self.evaluation.calibration_batch == 0 {
             return Err(invalid("evaluation.batch", "batches must hold at least 1 image"));

@@ -134,6 +134,7 @@ pub fn run(config: &ExperimentConfig, out: &Path, goal: Goal) -> anyhow::Result<
         seed: config.seed,
         checkpoint_every_steps: config.checkpoint_every_steps,
         validator: validator.as_ref(),
+        validate_every_epochs: config.validation.every_epochs,
     };
     let net_config = config.network.net_config();
 

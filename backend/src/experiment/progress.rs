@@ -71,11 +71,15 @@ impl Progress {
     pub fn epoch(&self, epoch: usize, epochs: usize, validation: &[GridResult]) {
         let summary: Vec<String> =
             validation.iter().map(|r| format!("{:.3}/{:.3}", r.clean, r.pgd20)).collect();
-        let line = format!(
-            "{}: epoch {epoch}/{epochs} done; clean/PGD-20 over the grid: [{}]",
-            self.name,
-            summary.join(", ")
-        );
+        let line = if validation.is_empty() {
+            format!("{}: epoch {epoch}/{epochs} done", self.name)
+        } else {
+            format!(
+                "{}: epoch {epoch}/{epochs} done; clean/PGD-20 over the grid: [{}]",
+                self.name,
+                summary.join(", ")
+            )
+        };
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),

@@ -26,7 +26,7 @@ pub struct StageReport {
     pub seconds: f64,
     /// Mean loss of the last finished epoch.
     pub last_loss: Option<f64>,
-    /// Validation grid of the last finished epoch.
+    /// The latest validation grid (`validation.every_epochs` may skip epochs).
     pub last_validation: Vec<GridResult>,
 }
 
@@ -195,7 +195,9 @@ fn stage(dir: &Path) -> anyhow::Result<Option<StageReport>> {
             report.epochs = epoch;
             report.seconds += seconds;
             report.last_loss = Some(mean_loss);
-            report.last_validation = validation;
+            if !validation.is_empty() {
+                report.last_validation = validation;
+            }
         }
     }
     Ok(Some(report))

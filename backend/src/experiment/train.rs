@@ -105,6 +105,8 @@ pub struct StageContext<'a> {
     pub seed: u64,
     pub checkpoint_every_steps: usize,
     pub validator: Option<&'a Validator>,
+    /// Validate after every n-th epoch (and the last).
+    pub validate_every_epochs: usize,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -390,8 +392,10 @@ pub fn train_stage(
                 }
             }
         }
+        let due =
+            (epoch + 1).is_multiple_of(context.validate_every_epochs.max(1)) || epoch + 1 == epochs;
         let validation = match context.validator {
-            Some(validator) => validator.run(
+            Some(validator) if due => validator.run(
                 &space,
                 &config,
                 &network,
@@ -400,7 +404,7 @@ pub fn train_stage(
                 spec.index,
                 epoch,
             ),
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         log.append(&LogLine::Epoch {
             stage: spec.name.clone(),
