@@ -248,7 +248,7 @@ pub fn report_command(args: ReportArgs) -> anyhow::Result<()> {
         );
     }
     let total: f64 = report.stages.iter().map(|s| s.seconds).sum();
-    println!("{:<22} {:>26}", "training in all", duration(total));
+    println!("{:<22} {:>26}", "stage times summed", duration(total));
     if report.clouds.is_empty() {
         println!("\nno students evaluated yet");
         return Ok(());

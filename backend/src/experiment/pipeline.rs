@@ -87,10 +87,12 @@ fn claim_directory(config: &ExperimentConfig, out: &Path) -> anyhow::Result<()> 
             }
         }
         Err(_) => {
-            let temporary = out.join("config.toml.tmp");
+            // Per process: runs started side by side on a fresh DIR all write it.
+            let temporary = out.join(format!("config.toml.tmp-{}", std::process::id()));
             std::fs::write(&temporary, text)
                 .with_context(|| format!("writing {}", temporary.display()))?;
-            std::fs::rename(&temporary, &path)?;
+            std::fs::rename(&temporary, &path)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
     }
     Ok(())
@@ -263,13 +265,20 @@ pub fn run(config: &ExperimentConfig, out: &Path, goal: Goal) -> anyhow::Result<
     Ok(Outcome { students: Some(students), baseline_students })
 }
 
+/// Copies a finished stage's export into place atomically. Finished stages never change, so an
+/// existing copy is kept; the temporary name is per process because runs sharing a directory (the
+/// phases beside the baseline, evaluation shards) may all get here at once.
 fn copy_file(from: &Path, to: &Path) -> anyhow::Result<()> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
+    if to.exists() {
+        return Ok(());
     }
-    let temporary = to.with_extension("tmp");
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let temporary = to.with_extension(format!("tmp-{}", std::process::id()));
     std::fs::copy(from, &temporary).with_context(|| format!("copying {}", from.display()))?;
-    std::fs::rename(&temporary, to)?;
+    std::fs::rename(&temporary, to).with_context(|| format!("writing {}", to.display()))?;
     Ok(())
 }
 
