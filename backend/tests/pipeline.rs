@@ -286,6 +286,31 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
     assert!(text.contains("phase-3-expand") && text.contains("baseline") && text.contains("front"));
     assert!(failure(&["report", dir.path().to_str().unwrap()]).contains("no proard run"));
 
+    // Two shards side by side share the finished stages and restore the run's copies.
+    for copy in ["supernet.safetensors", "baseline/supernet.safetensors"] {
+        std::fs::remove_file(out.join(copy)).unwrap();
+    }
+    let shards: Vec<Child> = ["0/2", "1/2"]
+        .iter()
+        .map(|shard| {
+            Command::new(env!("CARGO_BIN_EXE_proard"))
+                .args(["eval", "--config", config.to_str().unwrap(), "--out"])
+                .args([out.to_str().unwrap(), "--shard", shard])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("proard starts")
+        })
+        .collect();
+    for shard in shards {
+        let output = shard.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    assert_eq!(lines(&out.join("students.shard-0-of-2.jsonl")).len(), 3);
+    for copy in ["supernet.safetensors", "baseline/supernet.safetensors"] {
+        assert!(out.join(copy).exists(), "{copy}");
+    }
+
     // A different config cannot be resumed into this directory.
     let other = dir.path().join("other.toml");
     std::fs::write(&other, CONFIG.replace("seed = 7", "seed = 8")).unwrap();
