@@ -213,15 +213,11 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
     assert_eq!(std::fs::read(&students).unwrap(), before);
 
     // A shard evaluates its share into its own file; the predictor reads the records.
-    stdout(&proard(&[
-        "eval",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--shard",
-        "1/2",
-    ]));
+    let (config_arg, out_arg) = (config.to_str().unwrap(), out.to_str().unwrap());
+    let eval_shard = |shard: &str| {
+        stdout(&proard(&["eval", "--config", config_arg, "--out", out_arg, "--shard", shard]))
+    };
+    eval_shard("1/2");
     let shard = lines(&out.join("students.shard-1-of-2.jsonl"));
     assert_eq!(shard.iter().map(|r| r["index"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 3, 5]);
     let same: Vec<Value> =
@@ -233,15 +229,7 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
         "the teacher",
     )
     .unwrap();
-    stdout(&proard(&[
-        "eval",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--shard",
-        "1/2",
-    ]));
+    eval_shard("1/2");
     drop(held);
 
     // The report reads it all back: every stage, both clouds, shard records counted once.
