@@ -147,7 +147,7 @@ pub fn run(config: &ExperimentConfig, out: &Path, goal: Goal) -> anyhow::Result<
     let teacher_spec = StageSpec {
         name: "teacher".into(),
         index: 0,
-        dir: out.join("teacher"),
+        dir: teacher_dir(out),
         genes: largest,
         epochs: config.teacher.epochs,
         warmup_epochs: config.teacher.warmup_epochs,
@@ -186,7 +186,7 @@ pub fn run(config: &ExperimentConfig, out: &Path, goal: Goal) -> anyhow::Result<
             let spec = StageSpec {
                 name: format!("phase-{}-{}", i + 1, phase.name),
                 index: 1 + i as u64,
-                dir: out.join("phases").join(format!("{}-{}", i + 1, phase.name)),
+                dir: phase_dir(out, i, phase),
                 genes: space.phase_genes(&phase.choices)?,
                 epochs: phase.epochs,
                 warmup_epochs: phase.warmup_epochs,
@@ -199,8 +199,7 @@ pub fn run(config: &ExperimentConfig, out: &Path, goal: Goal) -> anyhow::Result<
             current = train_stage(&context, &spec, start, Some(&teacher))?;
         }
         copy_file(
-            &out.join("phases")
-                .join(format!("{}-{}", phases.len(), phases.last().expect("validated").name))
+            &phase_dir(out, phases.len() - 1, phases.last().expect("validated"))
                 .join("supernet.safetensors"),
             &out.join("supernet.safetensors"),
         )?;
@@ -219,7 +218,7 @@ pub fn run(config: &ExperimentConfig, out: &Path, goal: Goal) -> anyhow::Result<
         let spec = StageSpec {
             name: "baseline".into(),
             index: 100,
-            dir: out.join("baseline").join("train"),
+            dir: baseline_dir(out),
             genes: space.phase_genes(&PhaseChoices::everything())?,
             epochs: updates.div_ceil(per_step).max(1),
             warmup_epochs: 0,
@@ -263,6 +262,28 @@ pub fn run(config: &ExperimentConfig, out: &Path, goal: Goal) -> anyhow::Result<
         None => None,
     };
     Ok(Outcome { students: Some(students), baseline_students })
+}
+
+fn teacher_dir(out: &Path) -> PathBuf {
+    out.join("teacher")
+}
+
+/// `DIR/phases/<i>-<name>` for the phase at 0-based `index`.
+fn phase_dir(out: &Path, index: usize, phase: &PhaseConfig) -> PathBuf {
+    out.join("phases").join(format!("{}-{}", index + 1, phase.name))
+}
+
+fn baseline_dir(out: &Path) -> PathBuf {
+    out.join("baseline").join("train")
+}
+
+/// Every training stage's directory in pipeline order: teacher, phases, baseline.
+pub fn stage_dirs(config: &ExperimentConfig, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let phases = config.phases(config.resolve_space()?.family());
+    let mut dirs = vec![teacher_dir(out)];
+    dirs.extend(phases.iter().enumerate().map(|(i, phase)| phase_dir(out, i, phase)));
+    dirs.push(baseline_dir(out));
+    Ok(dirs)
 }
 
 /// Copies a finished stage's export into place atomically. Finished stages never change, so an

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
+use super::config::ExperimentConfig;
 use super::journal::read_records;
+use super::pipeline::stage_dirs;
 use super::students::{StudentRecord, StudentSettings};
 use super::train::{LogLine, read_state};
 use super::validate::GridResult;
@@ -142,14 +144,13 @@ pub struct RunReport {
 
 /// Reads the run in `out`.
 pub fn report(out: &Path) -> anyhow::Result<RunReport> {
-    if !out.join("config.toml").exists() {
+    let config_path = out.join("config.toml");
+    if !config_path.exists() {
         bail!("{} holds no proard run (there is no config.toml in it)", out.display());
     }
-    let mut stage_dirs = vec![out.join("teacher")];
-    stage_dirs.extend(phase_dirs(&out.join("phases"))?);
-    stage_dirs.push(out.join("baseline").join("train"));
+    let config = ExperimentConfig::load(&config_path)?;
     let mut stages = Vec::new();
-    for dir in stage_dirs {
+    for dir in stage_dirs(&config, out)? {
         if let Some(stage) = stage(&dir)? {
             stages.push(stage);
         }
@@ -161,20 +162,6 @@ pub fn report(out: &Path) -> anyhow::Result<RunReport> {
         }
     }
     Ok(RunReport { stages, clouds })
-}
-
-/// `phases/<i>-<name>` directories in phase order.
-fn phase_dirs(phases: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let Ok(entries) = std::fs::read_dir(phases) else { return Ok(Vec::new()) };
-    let mut numbered = BTreeMap::new();
-    for entry in entries {
-        let path = entry.with_context(|| format!("listing {}", phases.display()))?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if let Some(number) = name.split('-').next().and_then(|n| n.parse::<usize>().ok()) {
-            numbered.insert(number, path);
-        }
-    }
-    Ok(numbered.into_values().collect())
 }
 
 fn stage(dir: &Path) -> anyhow::Result<Option<StageReport>> {
