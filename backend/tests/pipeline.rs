@@ -270,8 +270,13 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
         assert!(pair[0]["macs"].as_u64() < pair[1]["macs"].as_u64(), "{pair:?}");
         assert!(pair[0]["pgd20"].as_f64() < pair[1]["pgd20"].as_f64(), "{pair:?}");
     }
+    // Both clouds evaluate one seeded arch sample, so every student is paired.
+    assert_eq!(report["paired"]["archs"].as_u64(), Some(6));
+    let difference = &report["paired"]["pgd20"];
+    assert!(difference["higher"].as_u64().unwrap() + difference["lower"].as_u64().unwrap() <= 6);
     let text = stdout(&proard(&["report", out.to_str().unwrap()]));
     assert!(text.contains("phase-3-expand") && text.contains("baseline") && text.contains("front"));
+    assert!(text.contains("on the same 6 archs"), "{text}");
     assert!(failure(&["report", dir.path().to_str().unwrap()]).contains("no proard run"));
 
     // Two shards side by side share the finished stages and restore the run's copies.

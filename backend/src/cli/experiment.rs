@@ -283,6 +283,22 @@ pub fn report_command(args: ReportArgs) -> anyhow::Result<()> {
             .collect();
         println!("{} MACs–PGD-20 front: {}", cloud.label, front.join(" "));
     }
+    if let Some(paired) = &report.paired {
+        let difference = |d: &crate::experiment::report::Difference| {
+            let error = d.standard_error.map_or(String::new(), |e| format!(" ± {e:.3}"));
+            format!("{:+.3}{error}", d.mean)
+        };
+        println!(
+            "ProARD − baseline on the same {} archs (mean ± s.e.): clean {}, FGSM {}, PGD-20 {}; \
+             PGD-20 higher on {}, lower on {}",
+            paired.archs,
+            difference(&paired.clean),
+            difference(&paired.fgsm),
+            difference(&paired.pgd20),
+            paired.pgd20.higher,
+            paired.pgd20.lower,
+        );
+    }
     let settings = &report.clouds[0].settings;
     println!(
         "settings: {} calibration / {} test images, seed {}; FGSM ε {}; PGD ε {} α {} × {} steps, {} restart(s)",

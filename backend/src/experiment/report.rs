@@ -135,11 +135,73 @@ impl CloudReport {
     }
 }
 
+/// One accuracy's per-arch difference, ProARD minus baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Difference {
+    pub mean: f64,
+    /// Standard error of `mean` (sample standard deviation / √archs); `None` for one arch.
+    pub standard_error: Option<f64>,
+    /// Archs on which ProARD scores higher, and lower (the rest tie).
+    pub higher: usize,
+    pub lower: usize,
+}
+
+impl Difference {
+    fn of(pairs: &[(&StudentRecord, &StudentRecord)], f: fn(&StudentRecord) -> f64) -> Difference {
+        let differences: Vec<f64> = pairs.iter().map(|(a, b)| f(a) - f(b)).collect();
+        let n = differences.len() as f64;
+        let mean = differences.iter().sum::<f64>() / n;
+        let standard_error = (differences.len() > 1).then(|| {
+            let variance = differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            (variance / n).sqrt()
+        });
+        Difference {
+            mean,
+            standard_error,
+            higher: differences.iter().filter(|d| **d > 0.0).count(),
+            lower: differences.iter().filter(|d| **d < 0.0).count(),
+        }
+    }
+}
+
+/// ProARD against the baseline arch by arch. Both clouds draw their students from one seeded
+/// sample, so the same index is the same arch; differencing per arch removes the spread between
+/// archs, which dwarfs the difference between the methods in the clouds' means.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PairedComparison {
+    /// Archs evaluated in both clouds with the same settings.
+    pub archs: usize,
+    pub clean: Difference,
+    pub fgsm: Difference,
+    pub pgd20: Difference,
+}
+
+impl PairedComparison {
+    /// `None` when no arch was evaluated in both with the same settings.
+    pub fn of(proard: &[StudentRecord], baseline: &[StudentRecord]) -> Option<PairedComparison> {
+        let baseline: BTreeMap<usize, &StudentRecord> =
+            baseline.iter().map(|r| (r.index, r)).collect();
+        let pairs: Vec<(&StudentRecord, &StudentRecord)> = proard
+            .iter()
+            .filter_map(|a| baseline.get(&a.index).map(|b| (a, *b)))
+            .filter(|(a, b)| a.arch == b.arch && a.settings == b.settings)
+            .collect();
+        (!pairs.is_empty()).then(|| PairedComparison {
+            archs: pairs.len(),
+            clean: Difference::of(&pairs, |r| r.clean),
+            fgsm: Difference::of(&pairs, |r| r.fgsm),
+            pgd20: Difference::of(&pairs, |r| r.pgd20),
+        })
+    }
+}
+
 /// Everything `proard report` shows.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunReport {
     pub stages: Vec<StageReport>,
     pub clouds: Vec<CloudReport>,
+    /// ProARD minus baseline on the archs both evaluated.
+    pub paired: Option<PairedComparison>,
 }
 
 /// Reads the run in `out`.
@@ -155,13 +217,16 @@ pub fn report(out: &Path) -> anyhow::Result<RunReport> {
             stages.push(stage);
         }
     }
+    let proard = student_records(out)?;
+    let baseline = student_records(&out.join("baseline"))?;
     let mut clouds = Vec::new();
-    for (label, dir) in [("ProARD", out.to_owned()), ("baseline", out.join("baseline"))] {
-        if let Some(cloud) = CloudReport::of(label, &student_records(&dir)?)? {
+    for (label, records) in [("ProARD", &proard), ("baseline", &baseline)] {
+        if let Some(cloud) = CloudReport::of(label, records)? {
             clouds.push(cloud);
         }
     }
-    Ok(RunReport { stages, clouds })
+    let paired = PairedComparison::of(&proard, &baseline);
+    Ok(RunReport { stages, clouds, paired })
 }
 
 fn stage(dir: &Path) -> anyhow::Result<Option<StageReport>> {
@@ -259,6 +324,30 @@ mod tests {
         assert_eq!(front, [0, 1, 4]);
         assert_eq!((cloud.best_clean.index, cloud.best_pgd20.index), (3, 4));
         assert_eq!(cloud.students, 5);
+    }
+
+    #[test]
+    fn the_paired_comparison_differences_the_same_archs() {
+        let proard =
+            [record(0, 10, 0.30, 0.12), record(1, 20, 0.50, 0.20), record(2, 30, 0.6, 0.3)];
+        // Index 2 is missing from the baseline and index 3 from ProARD: neither is paired.
+        let baseline =
+            [record(0, 10, 0.28, 0.10), record(1, 20, 0.50, 0.24), record(3, 5, 0.1, 0.0)];
+        let paired = PairedComparison::of(&proard, &baseline).unwrap();
+        assert_eq!(paired.archs, 2);
+        assert!((paired.pgd20.mean - (-0.01)).abs() < 1e-12, "{paired:?}");
+        // Differences +0.02 and −0.04: sample sd 0.0424, over √2 → 0.03.
+        assert!((paired.pgd20.standard_error.unwrap() - 0.03).abs() < 1e-12, "{paired:?}");
+        assert_eq!((paired.pgd20.higher, paired.pgd20.lower), (1, 1));
+        assert_eq!((paired.clean.higher, paired.clean.lower), (1, 0));
+
+        let mut other_settings = baseline.clone();
+        for r in &mut other_settings {
+            r.settings.seed = 1;
+        }
+        assert_eq!(PairedComparison::of(&proard, &other_settings), None);
+        let one = PairedComparison::of(&proard[..1], &baseline).unwrap();
+        assert_eq!((one.archs, one.clean.standard_error), (1, None));
     }
 
     #[test]
