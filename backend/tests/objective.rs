@@ -372,6 +372,7 @@ fn one_sgd_step_lowers_every_objective_and_attacks_stay_in_the_ball() {
         std::sync::Arc::new(synthetic::generate(&SyntheticConfig { seed: 5, train: 16, test: 0 }));
     let batch = Loader::new(set, Split::Train, LoaderConfig::eval(16)).epoch(0).next().unwrap();
     let (x, y) = batch.tensors(&device);
+    let batch = Batch::new(x.clone(), y);
 
     for (config, learning_rate) in all_methods() {
         let name = config.name();
@@ -387,7 +388,7 @@ fn one_sgd_step_lowers_every_objective_and_attacks_stay_in_the_ball() {
                 clean_teacher: Some(View::new(&clean_network, &subnet)),
             };
             device.seed(13);
-            let adversarial = objective.adversarial(&nets, &x, &y).unwrap();
+            let adversarial = objective.adversarial(&nets, &batch).unwrap();
             for input in std::iter::once(&adversarial.student).chain(adversarial.teacher.as_ref()) {
                 let distance = (input.clone() - x.clone().inner()).abs().max().into_scalar::<f64>();
                 assert!(distance <= 8.0 / 255.0 + 1e-6, "{name}: |x' − x| = {distance}");
@@ -399,7 +400,7 @@ fn one_sgd_step_lowers_every_objective_and_attacks_stay_in_the_ball() {
                 assert!(distance > 0.0, "{name}: the attack did not move");
             }
             let unchanged = objective.clone();
-            let losses = objective.losses(&nets, &x, &y, &adversarial, progress).unwrap();
+            let losses = objective.losses(&nets, &batch, &adversarial, progress).unwrap();
             assert_eq!(losses.teacher.is_some(), retrains, "{name}: teacher loss");
             (adversarial, losses.student, unchanged)
         };
@@ -413,12 +414,53 @@ fn one_sgd_step_lowers_every_objective_and_attacks_stay_in_the_ball() {
             teacher: Some(View::new(&teacher_network, &subnet)),
             clean_teacher: Some(View::new(&clean_network, &subnet)),
         };
-        let after = objective.losses(&nets, &x, &y, &adversarial, progress).unwrap().student;
+        let after = objective.losses(&nets, &batch, &adversarial, progress).unwrap().student;
         let after_value = after.into_scalar::<f64>();
         assert!(
             after_value < before_value,
             "{name}: one SGD step (lr {learning_rate}) moved the loss {before_value} → {after_value}"
         );
+    }
+}
+
+#[test]
+fn a_batch_serves_the_teachers_clean_logits_only_to_that_teacher() {
+    let _guard = lock();
+    let device = Device::flex().autodiff();
+    let space = preset("resnet-mini").unwrap();
+    device.seed(21);
+    let network = Supernet::new(space.clone(), NetConfig::new(), &device).network.valid();
+    let other_network = Supernet::new(space.clone(), NetConfig::new(), &device).network.valid();
+    let supernet = Supernet::new(space.clone(), NetConfig::new(), &device);
+    let (small, large) = (
+        supernet.subnet(&space.smallest_arch()).unwrap(),
+        supernet.subnet(&space.largest_arch()).unwrap(),
+    );
+    let set =
+        std::sync::Arc::new(synthetic::generate(&SyntheticConfig { seed: 7, train: 8, test: 0 }));
+    let batch = Loader::new(set, Split::Train, LoaderConfig::eval(8)).epoch(0).next().unwrap();
+    let (x, y) = batch.tensors(&device);
+    let batch = Batch::new(x.clone(), y);
+    let distance = |a: Tensor<2>, b: Tensor<2>| (a - b).abs().max().into_scalar::<f64>();
+    // Each teacher view — another network, or another subnet of the same one — gets its own
+    // logits, also when the batch last served a different one.
+    let views = [
+        View::new(&network, &small),
+        View::new(&other_network, &small),
+        View::new(&network, &large),
+        View::new(&network, &small),
+    ];
+    let direct: Vec<Tensor<2>> =
+        views.iter().map(|v| v.forward(x.clone().inner(), BnMode::Eval)).collect();
+    for (view, direct) in views.iter().zip(&direct) {
+        let served = batch.teacher_clean(*view);
+        assert!(distance(served.clone(), direct.clone()) < 1e-5);
+        // Served again from the cache: the very same values.
+        assert_eq!(distance(served, batch.teacher_clean(*view)), 0.0);
+    }
+    for (i, j) in [(0, 1), (0, 2), (1, 2)] {
+        let apart = distance(direct[i].clone(), direct[j].clone());
+        assert!(apart > 1e-3, "teacher views {i} and {j} agree ({apart}): the test shows nothing");
     }
 }
 
@@ -435,7 +477,7 @@ fn a_missing_teacher_is_an_error_naming_the_method() {
     let x = Tensor::<4>::zeros([2, 3, 32, 32], &device);
     let y = Tensor::<1, Int>::from_ints([0, 1], &device);
     let objective = Objective::new(ObjectiveConfig::default());
-    let error = objective.adversarial(&nets, &x, &y).unwrap_err();
+    let error = objective.adversarial(&nets, &Batch::new(x, y)).unwrap_err();
     assert_eq!(error, ObjectiveError::MissingTeacher("rslad"));
     assert!(error.to_string().contains("proard train teacher"));
 }

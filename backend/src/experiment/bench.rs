@@ -15,7 +15,9 @@ use crate::data::loader::{CALIBRATION_SEED, Loader, LoaderConfig, calibration_su
 use crate::data::synthetic::{self, SyntheticConfig};
 use crate::data::{ImageSet, Split};
 use crate::model::{NetConfig, Network, Supernet, View};
-use crate::objective::{Nets, Objective, ObjectiveConfig, Progress, RsladConfig, TradesConfig};
+use crate::objective::{
+    Batch, Nets, Objective, ObjectiveConfig, Progress, RsladConfig, TradesConfig,
+};
 
 /// The settings of a bench.
 #[derive(Clone, Debug, Serialize)]
@@ -64,8 +66,10 @@ fn step_throughput(
             teacher: Some(View::new(&teacher_network, &subnet)),
             clean_teacher: None,
         };
+        // A new batch every step, as in training: nothing is carried over between steps.
+        let batch = Batch::new(x.clone(), y.clone());
         let loss = objective
-            .step(&nets, x, y, Progress { epoch: 1, epochs: 1 })
+            .step(&nets, &batch, Progress { epoch: 1, epochs: 1 })
             .expect("teacher given")
             .student;
         let grads = GradientsParams::from_grads(loss.backward(), &network);

@@ -29,7 +29,9 @@ use super::validate::{GridResult, Validator};
 use crate::data::loader::{Loader, LoaderConfig};
 use crate::data::{ImageSet, Split, stream_seed};
 use crate::model::{Network, Supernet, View, weights};
-use crate::objective::{CiardState, Nets, Objective, ObjectiveConfig, ObjectiveError, Progress};
+use crate::objective::{
+    Batch, CiardState, Nets, Objective, ObjectiveConfig, ObjectiveError, Progress,
+};
 
 /// Random streams of a stage, besides the seed and the stage index.
 const STEP_STREAM: u64 = 11;
@@ -331,6 +333,7 @@ pub fn train_stage(
                     }
                 };
                 let (x, y) = batch.tensors(context.device);
+                let batch = Batch::new(x, y);
                 let progress = Progress { epoch: epoch + 1, epochs };
                 let mut total: Option<Tensor<1>> = None;
                 for subnet in &subnets {
@@ -339,7 +342,7 @@ pub fn train_stage(
                         teacher: teacher_view,
                         clean_teacher: None,
                     };
-                    let loss = objective.step(&nets, &x, &y, progress)?.student;
+                    let loss = objective.step(&nets, &batch, progress)?.student;
                     total = Some(match total {
                         None => loss,
                         Some(sum) => sum + loss,

@@ -22,6 +22,8 @@ pub mod rslad;
 pub mod sat;
 pub mod trades;
 
+use std::cell::RefCell;
+
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -38,8 +40,9 @@ pub use trades::TradesConfig;
 
 use crate::attack::loss::cross_entropy_per_example;
 use crate::attack::{AscentConfig, ascend, cross_entropy, dpgd, frozen};
-use crate::model::{BnMode, View};
+use crate::model::{BnMode, Network, View};
 use divergence::kl_logits;
+use proard_shared::Subnet;
 
 /// A training objective and its parameters; `method` names it in TOML/JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,6 +103,42 @@ pub struct Nets<'a> {
     pub student: View<'a>,
     pub teacher: Option<View<'a>>,
     pub clean_teacher: Option<View<'a>>,
+}
+
+/// One training batch, shared by every subnet a step trains on it. It keeps the teacher's
+/// eval-mode logits on the clean images — the distillation target of ARD, IAD, RSLAD, AdaAD and
+/// DARD, the same for every subnet — so a step computes them once, not once or twice per subnet.
+/// The cache is keyed by the teacher view's address (network and subnet), so another teacher is
+/// computed afresh; a teacher that is replaced in place needs a new batch.
+pub struct Batch {
+    /// Images in [0, 1], [N, C, H, W].
+    pub x: Tensor<4>,
+    /// Class indices, [N].
+    pub labels: Tensor<1, Int>,
+    teacher_clean: RefCell<Option<(TeacherKey, Tensor<2>)>>,
+}
+
+/// The addresses of a teacher view's network and subnet.
+type TeacherKey = (*const Network, *const Subnet);
+
+impl Batch {
+    pub fn new(x: Tensor<4>, labels: Tensor<1, Int>) -> Batch {
+        Batch { x, labels, teacher_clean: RefCell::new(None) }
+    }
+
+    /// `teacher`'s eval-mode logits on the clean images, plain (no gradient reaches the
+    /// teacher) [N, K].
+    pub fn teacher_clean(&self, teacher: View) -> Tensor<2> {
+        let key: TeacherKey = (teacher.network, teacher.subnet);
+        if let Some((cached, logits)) = &*self.teacher_clean.borrow()
+            && *cached == key
+        {
+            return logits.clone();
+        }
+        let logits = teacher.forward(self.x.clone().detach().inner(), BnMode::Eval);
+        *self.teacher_clean.borrow_mut() = Some((key, logits.clone()));
+        logits
+    }
 }
 
 /// Where training stands, for methods whose loss changes with the epoch.
@@ -211,18 +250,13 @@ impl Objective {
         nets.clean_teacher.ok_or(ObjectiveError::MissingCleanTeacher(self.config.name()))
     }
 
-    /// The method's adversarial examples for plain images `x` in [0, 1].
-    pub fn adversarial(
-        &self,
-        nets: &Nets,
-        x: &Tensor<4>,
-        labels: &Tensor<1, Int>,
-    ) -> Result<Adversarial, ObjectiveError> {
+    /// The method's adversarial examples for the batch's images.
+    pub fn adversarial(&self, nets: &Nets, batch: &Batch) -> Result<Adversarial, ObjectiveError> {
         use ObjectiveConfig::*;
         let student_network = frozen(nets.student.network);
         let student = View::new(&student_network, nets.student.subnet);
-        let labels = labels.clone().inner();
-        let plain = x.clone().detach().inner();
+        let labels = batch.labels.clone().inner();
+        let plain = batch.x.clone().detach().inner();
         let ce_ascent = |attack: &AscentConfig| {
             ascend(&plain, attack, |_, input| {
                 cross_entropy_per_example(student.forward(input, attack.bn), labels.clone()).sum()
@@ -244,10 +278,7 @@ impl Objective {
             Trades(c) => {
                 on_student(kl_ascent(&c.attack, student.forward(plain.clone(), BnMode::Eval)))
             }
-            Rslad(c) => {
-                let teacher = self.teacher(nets)?;
-                on_student(kl_ascent(&c.attack, teacher.forward(plain.clone(), BnMode::Eval)))
-            }
+            Rslad(c) => on_student(kl_ascent(&c.attack, batch.teacher_clean(self.teacher(nets)?))),
             AdaAd(AdaAdConfig { attack, .. }) | AdaIad(AdaIadConfig { attack, .. }) => {
                 let teacher_network = frozen(self.teacher(nets)?.network);
                 let teacher = View::new(&teacher_network, self.teacher(nets)?.subnet);
@@ -273,8 +304,7 @@ impl Objective {
     pub fn losses(
         &mut self,
         nets: &Nets,
-        x: &Tensor<4>,
-        labels: &Tensor<1, Int>,
+        batch: &Batch,
         adversarial: &Adversarial,
         progress: Progress,
     ) -> Result<Losses, ObjectiveError> {
@@ -283,15 +313,19 @@ impl Objective {
         let teacher = |input: &Tensor<4>| -> Result<Tensor<2>, ObjectiveError> {
             Ok(self.teacher(nets)?.forward(input.clone(), BnMode::Eval).detach())
         };
-        let (y, x_adv, epoch) = (labels.clone(), &adversarial.student, progress.epoch);
+        let teacher_clean = || self.teacher(nets).map(|t| batch.teacher_clean(t));
+        let x = &batch.x;
+        let (y, x_adv, epoch) = (batch.labels.clone(), &adversarial.student, progress.epoch);
         let student_loss = match &self.config {
             Sat(c) => c.loss(student(x_adv), y),
             Trades(c) => c.loss(student(x), student(x_adv), y),
             Mart(c) => c.loss(student(x), student(x_adv), y),
-            Ard(c) => c.loss(student(x), student(x_adv), teacher(x)?, y),
-            IadI(c) => c.loss(student(x), student(x_adv), teacher(x)?, teacher(x_adv)?, y, epoch),
-            Rslad(c) => c.loss(student(x), student(x_adv), teacher(x)?),
-            AdaAd(c) => c.loss(student(x), student(x_adv), teacher(x)?, teacher(x_adv)?),
+            Ard(c) => c.loss(student(x), student(x_adv), teacher_clean()?, y),
+            IadI(c) => {
+                c.loss(student(x), student(x_adv), teacher_clean()?, teacher(x_adv)?, y, epoch)
+            }
+            Rslad(c) => c.loss(student(x), student(x_adv), teacher_clean()?),
+            AdaAd(c) => c.loss(student(x), student(x_adv), teacher_clean()?, teacher(x_adv)?),
             AdaIad(c) => c.loss(student(x), student(x_adv), teacher(x_adv)?, y, epoch),
             Dard(c) => {
                 let teacher_adversarial =
@@ -299,7 +333,7 @@ impl Objective {
                 c.loss(
                     student(x),
                     student(x_adv),
-                    teacher(x)?,
+                    teacher_clean()?,
                     teacher(teacher_adversarial)?,
                     y,
                     epoch,
@@ -334,11 +368,10 @@ impl Objective {
     pub fn step(
         &mut self,
         nets: &Nets,
-        x: &Tensor<4>,
-        labels: &Tensor<1, Int>,
+        batch: &Batch,
         progress: Progress,
     ) -> Result<Losses, ObjectiveError> {
-        let adversarial = self.adversarial(nets, x, labels)?;
-        self.losses(nets, x, labels, &adversarial, progress)
+        let adversarial = self.adversarial(nets, batch)?;
+        self.losses(nets, batch, &adversarial, progress)
     }
 }
