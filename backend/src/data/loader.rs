@@ -25,6 +25,9 @@ pub const CALIBRATION_SEED: u64 = 937_162_211;
 pub const CALIBRATION_IMAGES: usize = 2000;
 /// Batch size of the calibration subset.
 pub const CALIBRATION_BATCH: usize = 200;
+/// Seed of the test subset that validation and student evaluation use when told to take fewer
+/// than all test images.
+pub const TEST_SUBSET_SEED: u64 = 4_120_771;
 
 /// Independent draws for each purpose, so that turning augmentation on or off keeps the order.
 const SHUFFLE_STREAM: u64 = 1;
@@ -282,9 +285,27 @@ pub fn calibration_subset(
         .collect())
 }
 
+/// At most `n` test images in batches of `batch`, plain: all of them when `n` covers the split,
+/// else a fixed seeded choice kept in split order. Test splits are often stored class by class,
+/// so the first `n` images would measure only the first classes.
+pub fn test_subset(set: &ImageSet, n: usize, batch: usize) -> Vec<Batch> {
+    assert!(batch > 0, "a batch has at least one image");
+    let available = set.split(Split::Test).len();
+    let indices: Vec<usize> = if n >= available {
+        (0..available).collect()
+    } else {
+        let mut chosen = permutation(available, stream_seed(&[TEST_SUBSET_SEED, SHUFFLE_STREAM]));
+        chosen.truncate(n);
+        chosen.sort_unstable();
+        chosen
+    };
+    indices.chunks(batch).map(|chunk| make_batch(set, Split::Test, chunk, None)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Images;
 
     #[test]
     fn permutations_are_permutations_and_depend_on_the_seed() {
@@ -295,5 +316,45 @@ mod tests {
         assert_ne!(a, permutation(1000, 2));
         assert_eq!(a, permutation(1000, 1));
         assert!(permutation(0, 1).is_empty());
+    }
+
+    /// A test split stored class by class, as image folders are: 100 images of each of 10 classes.
+    fn class_ordered_set() -> ImageSet {
+        let shape = ImageShape { channels: 1, height: 2, width: 2 };
+        let labels: Vec<u32> = (0..1000).map(|i| i / 100).collect();
+        let images = |labels: &[u32]| {
+            let pixels = labels.iter().flat_map(|&l| [l as u8; 4]).collect();
+            Images::new(pixels, labels.to_vec(), shape)
+        };
+        let classes = (0..10).map(|c| format!("class-{c}")).collect();
+        ImageSet::new(classes, shape, images(&labels[..10]), images(&labels))
+    }
+
+    #[test]
+    fn a_test_subset_spans_the_classes_in_split_order_and_is_fixed() {
+        let set = class_ordered_set();
+        let subset = test_subset(&set, 100, 32);
+        assert_eq!(subset.iter().map(Batch::len).collect::<Vec<_>>(), [32, 32, 32, 4]);
+        let indices: Vec<usize> = subset.iter().flat_map(|b| b.indices.clone()).collect();
+        assert!(indices.windows(2).all(|w| w[0] < w[1]), "split order, no repeats");
+        let mut per_class = [0usize; 10];
+        for &i in &indices {
+            per_class[set.label(Split::Test, i) as usize] += 1;
+        }
+        // The first 100 images would be class 0 only; a uniform choice gives about 10 of each.
+        assert!(per_class.iter().all(|&n| (3..=20).contains(&n)), "{per_class:?}");
+        let again: Vec<usize> =
+            test_subset(&set, 100, 7).iter().flat_map(|b| b.indices.clone()).collect();
+        assert_eq!(indices, again, "the choice does not depend on the batch size");
+    }
+
+    #[test]
+    fn a_test_subset_of_at_least_the_split_is_the_split() {
+        let set = class_ordered_set();
+        for n in [1000, 5000, usize::MAX] {
+            let indices: Vec<usize> =
+                test_subset(&set, n, 300).iter().flat_map(|b| b.indices.clone()).collect();
+            assert_eq!(indices, (0..1000).collect::<Vec<_>>());
+        }
     }
 }

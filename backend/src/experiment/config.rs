@@ -292,7 +292,8 @@ pub struct ValidationConfig {
     pub enabled: bool,
     /// Validate after every n-th epoch of a stage, and always after its last.
     pub every_epochs: usize,
-    /// Test images per grid arch (all when absent).
+    /// Test images per grid arch (all when absent; fewer are a fixed seeded choice across the
+    /// split, never its first images, which a class-ordered split would fill with one class).
     pub test_images: Option<usize>,
     pub calibration_images: usize,
     pub attack: PgdConfig,
@@ -325,7 +326,7 @@ pub struct EvaluationConfig {
     pub calibration_images: usize,
     pub calibration_batch: usize,
     pub batch: usize,
-    /// Test images (all when absent).
+    /// Test images (all when absent; fewer are the same fixed seeded choice as validation's).
     pub test_images: Option<usize>,
     pub fgsm: FgsmConfig,
     pub pgd20: PgdConfig,

@@ -11,7 +11,7 @@ use proard_shared::{Space, genome::Genome};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{Attack, PgdConfig, evaluate};
-use crate::data::loader::{CALIBRATION_SEED, Loader, LoaderConfig, calibration_subset};
+use crate::data::loader::{CALIBRATION_SEED, calibration_subset, test_subset};
 use crate::data::{DataError, ImageSet, Split, stream_seed};
 use crate::model::{NetConfig, Network, Supernet};
 
@@ -23,25 +23,18 @@ pub struct GridResult {
     pub pgd20: f64,
 }
 
-/// The first `limit` test images (all when `None`) in batches of `batch`, on `device`.
+/// `limit` test images (all when `None`; else a fixed seeded choice spanning the classes, see
+/// [`test_subset`]) in batches of `batch`, on `device`.
 pub fn test_batches(
-    set: &Arc<ImageSet>,
+    set: &ImageSet,
     batch: usize,
     limit: Option<usize>,
     device: &Device,
 ) -> Vec<(Tensor<4>, Tensor<1, Int>)> {
-    let mut left = limit.unwrap_or(usize::MAX);
-    let mut batches = Vec::new();
-    for batch in Loader::new(set.clone(), Split::Test, LoaderConfig::eval(batch)).epoch(0) {
-        if left == 0 {
-            break;
-        }
-        let (x, y) = batch.tensors(device);
-        let keep = left.min(batch.len());
-        left -= keep;
-        batches.push((x.narrow(0, 0, keep), y.narrow(0, 0, keep)));
-    }
-    batches
+    test_subset(set, limit.unwrap_or(usize::MAX), batch)
+        .iter()
+        .map(|batch| batch.tensors(device))
+        .collect()
 }
 
 /// The fixed images and attack of validation.
