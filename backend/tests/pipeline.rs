@@ -206,11 +206,21 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
     }
     check_students(&students, 6);
     check_students(&out.join("baseline/students.jsonl"), 6);
+    // The teacher is evaluated as a student (same images, same attacks): the largest arch.
+    let teacher_evaluation = out.join("teacher/evaluation.jsonl");
+    check_students(&teacher_evaluation, 1);
+    let teacher = &lines(&teacher_evaluation)[0];
+    for student in lines(&students) {
+        assert!(student["macs"].as_u64() <= teacher["macs"].as_u64(), "{student}");
+        assert_eq!(student["settings"], teacher["settings"]);
+    }
 
     // Running again finds everything done and changes nothing.
     let before = std::fs::read(&students).unwrap();
+    let teacher_before = std::fs::read(&teacher_evaluation).unwrap();
     stdout(&proard(&["run", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]));
     assert_eq!(std::fs::read(&students).unwrap(), before);
+    assert_eq!(std::fs::read(&teacher_evaluation).unwrap(), teacher_before);
 
     // A shard evaluates its share into its own file; the predictor reads the records.
     let (config_arg, out_arg) = (config.to_str().unwrap(), out.to_str().unwrap());
@@ -274,8 +284,10 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
     assert_eq!(report["paired"]["archs"].as_u64(), Some(6));
     let difference = &report["paired"]["pgd20"];
     assert!(difference["higher"].as_u64().unwrap() + difference["lower"].as_u64().unwrap() <= 6);
+    assert_eq!(&report["teacher"], teacher);
     let text = stdout(&proard(&["report", out.to_str().unwrap()]));
     assert!(text.contains("phase-3-expand") && text.contains("baseline") && text.contains("front"));
+    assert!(text.contains("teacher") && text.contains("largest arch"), "{text}");
     assert!(text.contains("on the same 6 archs"), "{text}");
     assert!(failure(&["report", dir.path().to_str().unwrap()]).contains("no proard run"));
 

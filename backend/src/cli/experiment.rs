@@ -150,6 +150,15 @@ fn report(outcome: &Outcome, out: &Path) {
             eprintln!("{label} students: {count} records in {}", path.display());
         }
     }
+    if let Some((path, teacher)) = &outcome.teacher {
+        eprintln!(
+            "teacher: clean {:.3}, FGSM {:.3}, PGD-20 {:.3} in {}",
+            teacher.clean,
+            teacher.fgsm,
+            teacher.pgd20,
+            path.display()
+        );
+    }
 }
 
 pub fn config(command: ConfigCommand) -> anyhow::Result<()> {
@@ -273,6 +282,17 @@ pub fn report_command(args: ReportArgs) -> anyhow::Result<()> {
             cloud.fgsm.mean,
             best(&cloud.best_clean),
             best(&cloud.best_pgd20),
+        );
+    }
+    if let Some(teacher) = &report.teacher {
+        println!(
+            "{:<10} {:>8}  {:>23.3}  {:>23.3}  {:>6.3}  largest arch, {:.1} MMACs",
+            "teacher",
+            1,
+            teacher.clean,
+            teacher.pgd20,
+            teacher.fgsm,
+            teacher.macs as f64 / 1e6
         );
     }
     for cloud in &report.clouds {

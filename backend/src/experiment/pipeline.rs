@@ -4,7 +4,8 @@
 //! ```text
 //! DIR/config.toml                     the config the run was started with
 //! DIR/teacher/                        state.json, model-*.bpk, optimizer-*.bpk, log.jsonl,
-//!                                     supernet.safetensors
+//!                                     supernet.safetensors, evaluation.jsonl (the teacher
+//!                                     evaluated as a student, by evaluation shard 0)
 //! DIR/phases/<i>-<name>/              the same per phase
 //! DIR/supernet.safetensors            the ProARD supernet (last phase)
 //! DIR/students.jsonl                  ProARD students
@@ -22,7 +23,7 @@ use proard_shared::phase::PhaseChoices;
 use proard_shared::{Family, Space};
 
 use super::config::{ExperimentConfig, PhaseConfig};
-use super::students::{Shard, evaluate_students};
+use super::students::{Shard, StudentRecord, evaluate_students, evaluate_teacher};
 use super::train::{StageContext, StageSpec, Teacher, train_stage};
 use super::validate::Validator;
 use crate::data::ImageSet;
@@ -47,6 +48,7 @@ pub enum Goal {
 pub struct Outcome {
     pub students: Option<(PathBuf, usize)>,
     pub baseline_students: Option<(PathBuf, usize)>,
+    pub teacher: Option<(PathBuf, StudentRecord)>,
 }
 
 /// Reads the data the config names, limited as it says.
@@ -261,10 +263,21 @@ pub fn run(config: &ExperimentConfig, out: &Path, goal: Goal) -> anyhow::Result<
         )?),
         None => None,
     };
-    Ok(Outcome { students: Some(students), baseline_students })
+    let teacher = if shard.index == 0 {
+        Some(evaluate_teacher(
+            &copy_of_teacher(),
+            &set,
+            &config.evaluation,
+            &teacher_dir(out),
+            &plain,
+        )?)
+    } else {
+        None
+    };
+    Ok(Outcome { students: Some(students), baseline_students, teacher })
 }
 
-fn teacher_dir(out: &Path) -> PathBuf {
+pub(crate) fn teacher_dir(out: &Path) -> PathBuf {
     out.join("teacher")
 }
 

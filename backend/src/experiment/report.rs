@@ -1,6 +1,7 @@
 //! `proard report DIR`: what a run has produced so far, read back from its files alone — each
 //! stage's progress, logged time and last validation grid, and the student clouds of ProARD and
-//! the baseline side by side (the comparison of the paper's Fig. 2/7). Works on a running or
+//! the baseline side by side (the comparison of the paper's Fig. 2/7), with the teacher evaluated
+//! the same way. Works on a running or
 //! interrupted run: it only reads.
 
 use std::collections::BTreeMap;
@@ -11,8 +12,8 @@ use serde::Serialize;
 
 use super::config::ExperimentConfig;
 use super::journal::read_records;
-use super::pipeline::stage_dirs;
-use super::students::{StudentRecord, StudentSettings};
+use super::pipeline::{stage_dirs, teacher_dir};
+use super::students::{StudentRecord, StudentSettings, TEACHER_EVALUATION};
 use super::train::{LogLine, read_state};
 use super::validate::GridResult;
 
@@ -202,6 +203,8 @@ pub struct RunReport {
     pub clouds: Vec<CloudReport>,
     /// ProARD minus baseline on the archs both evaluated.
     pub paired: Option<PairedComparison>,
+    /// The teacher evaluated as a student, on the same images with the same attacks.
+    pub teacher: Option<StudentRecord>,
 }
 
 /// Reads the run in `out`.
@@ -226,7 +229,10 @@ pub fn report(out: &Path) -> anyhow::Result<RunReport> {
         }
     }
     let paired = PairedComparison::of(&proard, &baseline);
-    Ok(RunReport { stages, clouds, paired })
+    let teacher = read_records::<StudentRecord>(&teacher_dir(out).join(TEACHER_EVALUATION))?
+        .into_iter()
+        .next();
+    Ok(RunReport { stages, clouds, paired, teacher })
 }
 
 fn stage(dir: &Path) -> anyhow::Result<Option<StageReport>> {

@@ -4,7 +4,7 @@
 //! and `--shard i/n` takes every n-th arch so that processes or machines can share the work.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -118,13 +118,58 @@ pub fn evaluate_students(
     shard: Shard,
     dir: &Path,
     device: &Device,
-) -> anyhow::Result<(std::path::PathBuf, usize)> {
+) -> anyhow::Result<(PathBuf, usize)> {
+    let archs = unique_archs(&supernet.space, config.students, config.seed);
+    let mine: Vec<(usize, Arch)> =
+        archs.into_iter().enumerate().filter(|(i, _)| i % shard.count == shard.index).collect();
     let path = dir.join(shard.file_name());
+    evaluate_archs(supernet, set, config, mine, &path, "students", device)?;
+    let count = read_records::<StudentRecord>(&path)?.len();
+    Ok((path, count))
+}
+
+/// Evaluates the teacher — the largest arch of the teacher's network — exactly as a student
+/// (same test images, calibration and attacks) into `dir/evaluation.jsonl`, once: the ceiling
+/// the students are read against.
+pub fn evaluate_teacher(
+    teacher: &Supernet,
+    set: &Arc<ImageSet>,
+    config: &EvaluationConfig,
+    dir: &Path,
+    device: &Device,
+) -> anyhow::Result<(PathBuf, StudentRecord)> {
+    let path = dir.join(TEACHER_EVALUATION);
+    let largest = vec![(0, teacher.space.largest_arch())];
+    evaluate_archs(teacher, set, config, largest, &path, "teacher", device)?;
+    let record = read_records::<StudentRecord>(&path)?
+        .into_iter()
+        .next()
+        .with_context(|| format!("{} holds no record", path.display()))?;
+    Ok((path, record))
+}
+
+/// File name of the teacher's evaluation in its stage directory.
+pub const TEACHER_EVALUATION: &str = "evaluation.jsonl";
+
+/// Calibrates and attacks each `(index, arch)` of `supernet` not yet in `path`, appending one
+/// record per arch as it finishes.
+fn evaluate_archs(
+    supernet: &Supernet,
+    set: &Arc<ImageSet>,
+    config: &EvaluationConfig,
+    archs: Vec<(usize, Arch)>,
+    path: &Path,
+    what: &str,
+    device: &Device,
+) -> anyhow::Result<()> {
     let _lock = OutputLock::acquire(&path.with_extension("lock"), &path.display().to_string())?;
     let done: HashSet<usize> =
-        read_records::<StudentRecord>(&path)?.into_iter().map(|r| r.index).collect();
+        read_records::<StudentRecord>(path)?.into_iter().map(|r| r.index).collect();
+    if archs.iter().all(|(index, _)| done.contains(index)) {
+        return Ok(());
+    }
     let mut journal =
-        Journal::open(&path, None).with_context(|| format!("opening {}", path.display()))?;
+        Journal::open(path, None).with_context(|| format!("opening {}", path.display()))?;
     let calibration_images = config.calibration_images.min(set.split(Split::Train).len());
     let calibration: Vec<Tensor<4>> =
         calibration_subset(set, calibration_images, config.calibration_batch, CALIBRATION_SEED)?
@@ -141,13 +186,10 @@ pub fn evaluate_students(
         pgd20: config.pgd20.clone(),
     };
     let space = &supernet.space;
-    let archs = unique_archs(space, config.students, config.seed);
-    let mine: Vec<(usize, Arch)> =
-        archs.into_iter().enumerate().filter(|(i, _)| i % shard.count == shard.index).collect();
-    let progress = Progress::new("students", "students", mine.len() as u64, done.len() as u64);
+    let progress = Progress::new(what, what, archs.len() as u64, done.len() as u64);
     let attacks = [Attack::Fgsm(config.fgsm.clone()), Attack::Pgd(config.pgd20.clone())];
     let network = supernet.network.valid();
-    for (index, arch) in mine {
+    for (index, arch) in archs {
         if done.contains(&index) {
             continue;
         }
@@ -187,6 +229,5 @@ pub fn evaluate_students(
         ));
     }
     progress.finish();
-    let count = read_records::<StudentRecord>(&path)?.len();
-    Ok((path, count))
+    Ok(())
 }
