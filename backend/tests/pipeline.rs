@@ -407,12 +407,17 @@ fn configs_are_checked_and_config_init_round_trips() {
         assert_eq!(parsed.teacher.objective.name(), "trades");
         assert_eq!(parsed.supernet.objective.name(), "rslad");
     }
-    // The documented CIFAR measurement stays a valid config.
-    let documented =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/measurements/cifar-mini.toml");
-    let text = std::fs::read_to_string(&documented).unwrap();
-    let parsed =
-        proard_backend::experiment::ExperimentConfig::from_toml(&text, "cifar-mini.toml").unwrap();
-    parsed.validate().unwrap();
-    assert_eq!(parsed.phases.len(), 5);
+    // The documented CIFAR measurements stay valid configs, each with its one ε throughout.
+    for (name, epsilon) in [("cifar-mini.toml", 0.031), ("cifar-mini-eps4.toml", 0.0157)] {
+        let documented =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/measurements").join(name);
+        let text = std::fs::read_to_string(&documented).unwrap();
+        let parsed = proard_backend::experiment::ExperimentConfig::from_toml(&text, name).unwrap();
+        parsed.validate().unwrap();
+        assert_eq!(parsed.phases.len(), 5, "{name}");
+        assert_eq!(parsed.validation.attack.epsilon, epsilon, "{name}");
+        assert_eq!(parsed.evaluation.fgsm.epsilon, epsilon, "{name}");
+        assert_eq!(parsed.evaluation.pgd20.epsilon, epsilon, "{name}");
+        assert_eq!(parsed.evaluation.pgd20.steps, 20, "{name}");
+    }
 }

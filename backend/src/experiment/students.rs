@@ -2,6 +2,7 @@
 //! each with BatchNorm re-calibrated, then clean, FGSM and PGD-20 accuracy on the test images.
 //! One JSON line per arch, appended as each finishes; a re-run skips the archs already recorded,
 //! and `--shard i/n` takes every n-th arch so that processes or machines can share the work.
+//! The teacher gets the same evaluation once, as the ceiling to read the students against.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
