@@ -187,6 +187,17 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
     kill_when(spawn(&config, &out), "the width phase", || {
         step_lines(&lines(&width_log)).len() >= 3
     });
+    // The checkpoint keeps how long the interrupted epoch had run, and the resumed epoch's line
+    // counts that time too.
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("phases/1-width/state.json")).unwrap(),
+    )
+    .unwrap();
+    let interrupted = (state["step_in_epoch"].as_u64().unwrap() > 0).then(|| {
+        let seconds = state["epoch_seconds"].as_f64().unwrap();
+        assert!(seconds > 0.0, "{state}");
+        (state["epoch"].as_u64().unwrap() + 1, seconds)
+    });
     // Killed in the middle of the ProARD student evaluation.
     let students = out.join("students.jsonl");
     kill_when(spawn(&config, &out), "student evaluation", || lines(&students).len() >= 2);
@@ -197,6 +208,13 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
 
     check_stage(&out.join("teacher"), 3, 4);
     check_stage(&out.join("phases/1-width"), 2, 4);
+    if let Some((epoch, before_kill)) = interrupted {
+        let line = lines(&width_log)
+            .into_iter()
+            .find(|l| l["kind"] == "epoch" && l["epoch"] == epoch)
+            .unwrap();
+        assert!(line["seconds"].as_f64().unwrap() >= before_kill, "{line} after {before_kill} s");
+    }
     check_stage(&out.join("phases/2-depth"), 1, 4);
     check_stage(&out.join("phases/3-expand"), 1, 4);
     // Baseline: the phases' 2·1 + 1·2 + 1·2 = 6 subnet-epochs, at 2 subnets per step → 3 epochs.

@@ -96,6 +96,10 @@ pub struct StageState {
     /// Loss sum and steps of the current epoch so far, for its mean.
     pub epoch_loss_sum: f64,
     pub epoch_loss_steps: usize,
+    /// Seconds the current epoch has run up to this checkpoint, so that an epoch resumed mid-way
+    /// logs its whole time (absent in states written before it was kept).
+    #[serde(default)]
+    pub epoch_seconds: f64,
     pub finished: bool,
     pub objective_state: CiardState,
 }
@@ -235,6 +239,7 @@ pub fn train_stage(
         log_bytes: 0,
         epoch_loss_sum: 0.0,
         epoch_loss_steps: 0,
+        epoch_seconds: 0.0,
         finished: false,
         objective_state: CiardState::default(),
     };
@@ -285,6 +290,8 @@ pub fn train_stage(
     let teacher_view = teacher.map(|t| View::new(&t.network, &t.subnet));
 
     for epoch in state.epoch..epochs {
+        // Time this epoch ran before a resume: the steps up to the checkpoint are not redone.
+        let carried = state.epoch_seconds;
         let started = Instant::now();
         for pass in 0..passes {
             if (pass + 1) * batches <= state.step_in_epoch {
@@ -388,6 +395,7 @@ pub fn train_stage(
                     && state.steps.is_multiple_of(context.checkpoint_every_steps)
                     && state.step_in_epoch < steps_per_epoch;
                 if periodic {
+                    state.epoch_seconds = carried + started.elapsed().as_secs_f64();
                     state.generation += 1;
                     state.log_bytes = log.bytes_written().map_err(io(&log_path))?;
                     state.objective_state = objective.ciard.clone();
@@ -414,7 +422,7 @@ pub fn train_stage(
             epoch: epoch + 1,
             steps: state.steps,
             mean_loss: state.epoch_loss_sum / state.epoch_loss_steps.max(1) as f64,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: carried + started.elapsed().as_secs_f64(),
             validation: validation.clone(),
         })
         .map_err(io(&log_path))?;
@@ -423,6 +431,7 @@ pub fn train_stage(
         state.step_in_epoch = 0;
         state.epoch_loss_sum = 0.0;
         state.epoch_loss_steps = 0;
+        state.epoch_seconds = 0.0;
         state.generation += 1;
         state.finished = state.epoch == epochs;
         state.log_bytes = log.bytes_written().map_err(io(&log_path))?;
