@@ -291,15 +291,22 @@ pub fn calibration_subset(
 pub fn test_subset(set: &ImageSet, n: usize, batch: usize) -> Vec<Batch> {
     assert!(batch > 0, "a batch has at least one image");
     let available = set.split(Split::Test).len();
-    let indices: Vec<usize> = if n >= available {
-        (0..available).collect()
-    } else {
-        let mut chosen = permutation(available, stream_seed(&[TEST_SUBSET_SEED, SHUFFLE_STREAM]));
-        chosen.truncate(n);
-        chosen.sort_unstable();
-        chosen
-    };
-    indices.chunks(batch).map(|chunk| make_batch(set, Split::Test, chunk, None)).collect()
+    seeded_choice(available, n, stream_seed(&[TEST_SUBSET_SEED, SHUFFLE_STREAM]))
+        .chunks(batch)
+        .map(|chunk| make_batch(set, Split::Test, chunk, None))
+        .collect()
+}
+
+/// `n` of the indices `0..available` (all when `n` covers them), drawn uniformly by `seed` and
+/// kept in order.
+pub(crate) fn seeded_choice(available: usize, n: usize, seed: u64) -> Vec<usize> {
+    if n >= available {
+        return (0..available).collect();
+    }
+    let mut chosen = permutation(available, seed);
+    chosen.truncate(n);
+    chosen.sort_unstable();
+    chosen
 }
 
 #[cfg(test)]

@@ -161,9 +161,7 @@ impl ImageSet {
         let pick = |split: Split, limit: Option<usize>, stream: u64| {
             let images = self.split(split);
             let Some(limit) = limit.filter(|l| *l < images.len()) else { return images.clone() };
-            let mut chosen = loader::permutation(images.len(), stream_seed(&[seed, stream]));
-            chosen.truncate(limit);
-            chosen.sort_unstable();
+            let chosen = loader::seeded_choice(images.len(), limit, stream_seed(&[seed, stream]));
             let mut pixels = Vec::with_capacity(limit * self.shape.values_per_image());
             for &i in &chosen {
                 pixels.extend_from_slice(self.image(split, i));

@@ -1,8 +1,7 @@
 //! `proard report DIR`: what a run has produced so far, read back from its files alone — each
 //! stage's progress, logged time and last validation grid, and the student clouds of ProARD and
 //! the baseline side by side (the comparison of the paper's Fig. 2/7), with the teacher evaluated
-//! the same way. Works on a running or
-//! interrupted run: it only reads.
+//! the same way. Works on a running or interrupted run: it only reads.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
