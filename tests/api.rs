@@ -1,6 +1,6 @@
 //! The JSON API and static files, over HTTP against a real server on loopback.
 
-use proard_backend::server::ServerConfig;
+use proard_server::routes::ServerConfig;
 use proard_shared::api::SpaceSummary;
 use proard_shared::preset::presets;
 use proard_tests::TestServer;

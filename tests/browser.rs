@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use proard_backend::server::ServerConfig;
+use proard_server::routes::ServerConfig;
 use proard_shared::api::SpaceSummary;
 use proard_shared::preset::{preset, presets};
 use proard_tests::{TestServer, repo_root};

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use proard_backend::server::{self, ServerConfig};
+use proard_server::routes::{self, ServerConfig};
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
@@ -25,11 +25,11 @@ impl TestServer {
             .build()
             .expect("tokio runtime");
         let listener = runtime
-            .block_on(server::bind("127.0.0.1:0".parse().expect("loopback address")))
+            .block_on(routes::bind("127.0.0.1:0".parse().expect("loopback address")))
             .expect("bind loopback");
         let addr = listener.local_addr().expect("bound address");
         runtime.spawn(async move {
-            axum::serve(listener, server::router(&config)).await.expect("server runs");
+            axum::serve(listener, routes::router(&config)).await.expect("server runs");
         });
         TestServer { addr, runtime: Some(runtime) }
     }

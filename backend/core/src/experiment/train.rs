@@ -1,0 +1,459 @@
+//! One training stage — the teacher, a progressive phase, or the baseline — with checkpoints
+//! that a killed run resumes from exactly.
+//!
+//! Determinism is what makes resuming exact: the device RNG is re-seeded from (seed, stage,
+//! step) before every step, subnets are drawn from seeded streams, and the loader's order and
+//! augmentation are functions of (seed, epoch). A checkpoint therefore only needs the weights,
+//! the optimiser state, the position and the log length; a resumed run replays nothing twice.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::{Module, ParamGroup};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+use proard_shared::Subnet;
+use proard_shared::genome::seeded_rng;
+use proard_shared::phase::PhaseGenes;
+use serde::{Deserialize, Serialize};
+
+use super::config::{OptimizerConfig, Sampling};
+use super::error::RunError;
+use super::events::{Events, StageStart};
+use super::journal::Journal;
+use super::layout::StageLayout;
+use super::lock::OutputLock;
+use super::schedule::learning_rate;
+use super::validate::{GridResult, Validator};
+use crate::data::loader::{Loader, LoaderConfig};
+use crate::data::{ImageSet, Split, stream_seed};
+use crate::model::{Network, Supernet, View, weights};
+use crate::objective::{Batch, CiardState, Nets, Objective, ObjectiveConfig, Progress};
+
+/// Random streams of a stage, besides the seed and the stage index.
+const STEP_STREAM: u64 = 11;
+const SAMPLE_STREAM: u64 = 12;
+const LOADER_STREAM: u64 = 13;
+
+/// What a stage trains and how.
+#[derive(Clone, Debug)]
+pub struct StageSpec {
+    /// `teacher`, `phase-1-width`, `baseline`, …: names the directory and every log line.
+    pub name: String,
+    /// Distinguishes the random streams of stages.
+    pub index: u64,
+    pub dir: StageLayout,
+    /// What each step may sample.
+    pub genes: PhaseGenes,
+    pub epochs: usize,
+    pub warmup_epochs: usize,
+    pub learning_rate: f64,
+    pub subnets_per_step: usize,
+    pub sampling: Sampling,
+    pub objective: ObjectiveConfig,
+    pub optimizer: OptimizerConfig,
+}
+
+/// A frozen teacher: plain (valid) weights and its subnet.
+pub struct Teacher {
+    pub network: Network,
+    pub subnet: Subnet,
+}
+
+/// Where a stage stands; written last, atomically, so it always names complete files.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageState {
+    pub stage: String,
+    /// Files `model-<generation>.bpk` / `optimizer-<generation>.bpk` hold the weights.
+    pub generation: u64,
+    /// Next epoch to run (0-based) and the next step inside it.
+    pub epoch: usize,
+    pub step_in_epoch: usize,
+    /// Optimiser steps done.
+    pub steps: usize,
+    pub log_bytes: u64,
+    /// Loss sum and steps of the current epoch so far, for its mean.
+    pub epoch_loss_sum: f64,
+    pub epoch_loss_steps: usize,
+    /// Seconds the current epoch has run up to this checkpoint, so that an epoch resumed mid-way
+    /// logs its whole time (absent in states written before it was kept).
+    #[serde(default)]
+    pub epoch_seconds: f64,
+    pub finished: bool,
+    pub objective_state: CiardState,
+}
+
+/// Everything a stage reads but does not own.
+pub struct StageContext<'a> {
+    pub set: &'a Arc<ImageSet>,
+    pub device: &'a Device,
+    pub seed: u64,
+    pub checkpoint_every_steps: usize,
+    pub validator: Option<&'a Validator>,
+    /// Validate after every n-th epoch (and the last).
+    pub validate_every_epochs: usize,
+    pub events: &'a dyn Events,
+}
+
+/// SGD with (Nesterov) momentum, no dampening, weight decay except on BatchNorm and biases.
+fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
+    let momentum = MomentumConfig::new()
+        .with_momentum(config.momentum)
+        .with_dampening(0.0)
+        .with_nesterov(config.nesterov);
+    let decayed = SgdConfig::new().with_momentum(Some(momentum.clone())).with_weight_decay(
+        (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)),
+    );
+    let plain = SgdConfig::new().with_momentum(Some(momentum)).build();
+    decayed.init().with_group(ParamGroup::from_any_predicates(vec!["bn", "bias"]), plain, None)
+}
+
+/// Reads a stage's state, if it has one.
+pub fn read_state(dir: &StageLayout) -> Result<Option<StageState>, RunError> {
+    let path = dir.state();
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| RunError::Checkpoint {
+            stage: dir.dir().display().to_string(),
+            message: format!("{} is not a valid state file: {e}", path.display()),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RunError::io(path)(e)),
+    }
+}
+
+/// Writes weights and optimiser under a new generation, then the state naming them.
+fn save_checkpoint(
+    dir: &StageLayout,
+    network: &Network,
+    optimizer: &ModuleOptimizer,
+    state: &StageState,
+) -> Result<(), RunError> {
+    let model = dir.model(state.generation);
+    let optim = dir.optimizer(state.generation);
+    let failed = |message: String| RunError::Checkpoint { stage: state.stage.clone(), message };
+    network
+        .clone()
+        .save_file(&model)
+        .map_err(|e| failed(format!("saving {}: {e}", model.display())))?;
+    optimizer.save(&optim).map_err(|e| failed(format!("saving {}: {e}", optim.display())))?;
+    let path = dir.state();
+    let temporary = dir.state_temporary();
+    let bytes = serde_json::to_vec_pretty(state).expect("a state serialises");
+    std::fs::write(&temporary, bytes).map_err(RunError::io(&temporary))?;
+    std::fs::File::open(&temporary).and_then(|f| f.sync_all()).map_err(RunError::io(&temporary))?;
+    std::fs::rename(&temporary, &path).map_err(RunError::io(&path))?;
+    if state.generation > 0 {
+        let _ = std::fs::remove_file(dir.model(state.generation - 1));
+        let _ = std::fs::remove_file(dir.optimizer(state.generation - 1));
+    }
+    Ok(())
+}
+
+/// Loads the weights a state names into `network` (which has the right structure).
+pub fn load_weights(
+    dir: &StageLayout,
+    state: &StageState,
+    network: Network,
+) -> Result<Network, RunError> {
+    let path = dir.model(state.generation);
+    network.try_load_file(&path).map_err(|e| RunError::Checkpoint {
+        stage: state.stage.clone(),
+        message: format!("cannot load {}: {e}", path.display()),
+    })
+}
+
+/// One JSON line of a stage's log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum LogLine {
+    Step {
+        stage: String,
+        epoch: usize,
+        step: usize,
+        lr: f64,
+        loss: f64,
+    },
+    Epoch {
+        stage: String,
+        epoch: usize,
+        steps: usize,
+        mean_loss: f64,
+        seconds: f64,
+        validation: Vec<GridResult>,
+    },
+}
+
+/// Trains `supernet` through `spec`, resuming from `spec.dir` if a checkpoint is there, and
+/// returns the trained supernet. A finished stage is loaded, not retrained, and reports no
+/// events. Cancellation is checked before every step; a cancelled stage writes a checkpoint first.
+pub fn train_stage(
+    context: &StageContext,
+    spec: &StageSpec,
+    supernet: Supernet,
+    teacher: Option<&Teacher>,
+) -> Result<Supernet, RunError> {
+    let result = train(context, spec, supernet, teacher);
+    match &result {
+        Ok(_) | Err(RunError::Cancelled { .. }) => {}
+        Err(error) => context.events.stage_failed(&spec.name, error),
+    }
+    result
+}
+
+fn train(
+    context: &StageContext,
+    spec: &StageSpec,
+    supernet: Supernet,
+    teacher: Option<&Teacher>,
+) -> Result<Supernet, RunError> {
+    std::fs::create_dir_all(spec.dir.dir()).map_err(RunError::io(spec.dir.dir()))?;
+    // A finished stage is only read, so runs that share it (the phases and the baseline share
+    // the teacher) need no claim on it; any other stage has one writer.
+    let finished = read_state(&spec.dir)?.is_some_and(|s| s.finished);
+    let what = format!("stage `{}` ({})", spec.name, spec.dir.dir().display());
+    let _lock = if finished { None } else { Some(OutputLock::acquire(&spec.dir.lock(), &what)?) };
+    let Supernet { space, config, network } = supernet;
+    let mut network = network.fork(context.device).train();
+    let mut optimizer = optimizer(&spec.optimizer);
+    let mut state = StageState {
+        stage: spec.name.clone(),
+        generation: 0,
+        epoch: 0,
+        step_in_epoch: 0,
+        steps: 0,
+        log_bytes: 0,
+        epoch_loss_sum: 0.0,
+        epoch_loss_steps: 0,
+        epoch_seconds: 0.0,
+        finished: false,
+        objective_state: CiardState::default(),
+    };
+    let mut resumed = false;
+    if let Some(saved) = read_state(&spec.dir)? {
+        network = load_weights(&spec.dir, &saved, network)?;
+        let path = spec.dir.optimizer(saved.generation);
+        optimizer = optimizer.load(&path).map_err(|e| RunError::Checkpoint {
+            stage: spec.name.clone(),
+            message: format!("cannot load {}: {e}", path.display()),
+        })?;
+        state = saved;
+        resumed = true;
+    }
+    if state.finished {
+        let supernet = Supernet { space, config, network };
+        export(spec, &supernet)?;
+        return Ok(supernet);
+    }
+    let log_path = spec.dir.log();
+    let mut log = Journal::open(&log_path, resumed.then_some(state.log_bytes))
+        .map_err(RunError::io(&log_path))?;
+
+    let loader = Loader::new(
+        context.set.clone(),
+        Split::Train,
+        LoaderConfig::train(
+            spec.optimizer.batch,
+            stream_seed(&[context.seed, spec.index, LOADER_STREAM]),
+        ),
+    );
+    let batches = loader.batches();
+    let passes = match spec.sampling {
+        Sampling::PerStep => 1,
+        Sampling::PerPass => spec.subnets_per_step,
+    };
+    let subnets_per_step = match spec.sampling {
+        Sampling::PerStep => spec.subnets_per_step,
+        Sampling::PerPass => 1,
+    };
+    let steps_per_epoch = batches * passes;
+    let epochs = spec.epochs + spec.warmup_epochs;
+    let (warmup_steps, cosine_steps) =
+        (spec.warmup_epochs * steps_per_epoch, spec.epochs * steps_per_epoch);
+    let mut objective = Objective::new(spec.objective.clone());
+    objective.ciard = state.objective_state.clone();
+    let events = context.events;
+    events.stage_started(&StageStart {
+        stage: &spec.name,
+        unit: "steps",
+        total: (epochs * steps_per_epoch) as u64,
+        done: state.steps as u64,
+        epochs,
+    });
+    let teacher_view = teacher.map(|t| View::new(&t.network, &t.subnet));
+
+    for epoch in state.epoch..epochs {
+        // Time this epoch ran before a resume: the steps up to the checkpoint are not redone.
+        let carried = state.epoch_seconds;
+        let started = Instant::now();
+        for pass in 0..passes {
+            if (pass + 1) * batches <= state.step_in_epoch {
+                continue;
+            }
+            let pass_subnet = (spec.sampling == Sampling::PerPass).then(|| {
+                let mut rng = seeded_rng(stream_seed(&[
+                    context.seed,
+                    spec.index,
+                    SAMPLE_STREAM,
+                    epoch as u64,
+                    pass as u64,
+                ]));
+                space
+                    .subnet(&space.decode(&spec.genes.sample(&mut rng)))
+                    .expect("phase genes decode to valid archs")
+            });
+            for (b, batch) in loader.epoch((epoch * passes + pass) as u64).enumerate() {
+                let step_in_epoch = pass * batches + b;
+                if step_in_epoch < state.step_in_epoch {
+                    continue;
+                }
+                let step = state.steps;
+                if events.cancelled() {
+                    state.epoch_seconds = carried + started.elapsed().as_secs_f64();
+                    state.generation += 1;
+                    state.log_bytes = log.bytes_written().map_err(RunError::io(&log_path))?;
+                    state.objective_state = objective.ciard.clone();
+                    save_checkpoint(&spec.dir, &network, &optimizer, &state)?;
+                    return Err(RunError::Cancelled { stage: spec.name.clone() });
+                }
+                context.device.seed(stream_seed(&[
+                    context.seed,
+                    spec.index,
+                    STEP_STREAM,
+                    step as u64,
+                ]));
+                let subnets: Vec<Subnet> = match &pass_subnet {
+                    Some(subnet) => vec![subnet.clone()],
+                    None => {
+                        let mut rng = seeded_rng(stream_seed(&[
+                            context.seed,
+                            spec.index,
+                            SAMPLE_STREAM,
+                            step as u64,
+                        ]));
+                        (0..subnets_per_step)
+                            .map(|_| {
+                                space
+                                    .subnet(&space.decode(&spec.genes.sample(&mut rng)))
+                                    .expect("phase genes decode to valid archs")
+                            })
+                            .collect()
+                    }
+                };
+                let (x, y) = batch.tensors(context.device);
+                let batch = Batch::new(x, y);
+                let progress = Progress { epoch: epoch + 1, epochs };
+                let mut total: Option<Tensor<1>> = None;
+                for subnet in &subnets {
+                    let nets = Nets {
+                        student: View::new(&network, subnet),
+                        teacher: teacher_view,
+                        clean_teacher: None,
+                    };
+                    let loss = objective.step(&nets, &batch, progress)?.student;
+                    total = Some(match total {
+                        None => loss,
+                        Some(sum) => sum + loss,
+                    });
+                }
+                let loss = total.expect("at least one subnet per step");
+                let value = loss.clone().detach().into_scalar::<f64>();
+                if !value.is_finite() {
+                    let checkpoint = if state.generation > 0 {
+                        format!(
+                            "The last good checkpoint (after step {}) is kept in {}; the run resumes from it",
+                            state.steps,
+                            spec.dir.dir().display()
+                        )
+                    } else {
+                        "No checkpoint of this stage was written yet".to_owned()
+                    };
+                    return Err(RunError::NonFinite {
+                        stage: spec.name.clone(),
+                        epoch: epoch + 1,
+                        step,
+                        value,
+                        checkpoint,
+                    });
+                }
+                let lr = learning_rate(spec.learning_rate, step, warmup_steps, cosine_steps);
+                let grads = GradientsParams::from_grads(loss.backward(), &network);
+                network = optimizer.step(lr, network, grads);
+                state.epoch_loss_sum += value;
+                state.epoch_loss_steps += 1;
+                let line = LogLine::Step {
+                    stage: spec.name.clone(),
+                    epoch: epoch + 1,
+                    step,
+                    lr,
+                    loss: value,
+                };
+                log.append(&line).map_err(RunError::io(&log_path))?;
+                events.log(&line);
+                state.steps += 1;
+                state.step_in_epoch = step_in_epoch + 1;
+                let periodic = context.checkpoint_every_steps > 0
+                    && state.steps.is_multiple_of(context.checkpoint_every_steps)
+                    && state.step_in_epoch < steps_per_epoch;
+                if periodic {
+                    state.epoch_seconds = carried + started.elapsed().as_secs_f64();
+                    state.generation += 1;
+                    state.log_bytes = log.bytes_written().map_err(RunError::io(&log_path))?;
+                    state.objective_state = objective.ciard.clone();
+                    save_checkpoint(&spec.dir, &network, &optimizer, &state)?;
+                }
+            }
+        }
+        let due =
+            (epoch + 1).is_multiple_of(context.validate_every_epochs.max(1)) || epoch + 1 == epochs;
+        let validation = match context.validator {
+            Some(validator) if due => validator.run(
+                &space,
+                &config,
+                &network,
+                &spec.genes,
+                context.seed,
+                spec.index,
+                epoch,
+            ),
+            _ => Vec::new(),
+        };
+        let line = LogLine::Epoch {
+            stage: spec.name.clone(),
+            epoch: epoch + 1,
+            steps: state.steps,
+            mean_loss: state.epoch_loss_sum / state.epoch_loss_steps.max(1) as f64,
+            seconds: carried + started.elapsed().as_secs_f64(),
+            validation,
+        };
+        log.append(&line).map_err(RunError::io(&log_path))?;
+        events.log(&line);
+        state.epoch = epoch + 1;
+        state.step_in_epoch = 0;
+        state.epoch_loss_sum = 0.0;
+        state.epoch_loss_steps = 0;
+        state.epoch_seconds = 0.0;
+        state.generation += 1;
+        state.finished = state.epoch == epochs;
+        state.log_bytes = log.bytes_written().map_err(RunError::io(&log_path))?;
+        state.objective_state = objective.ciard.clone();
+        save_checkpoint(&spec.dir, &network, &optimizer, &state)?;
+    }
+    let supernet = Supernet { space, config, network };
+    export(spec, &supernet)?;
+    events.stage_finished(&spec.name);
+    Ok(supernet)
+}
+
+/// The stage's result as a self-describing weights file (docs/weights.md), once.
+fn export(spec: &StageSpec, supernet: &Supernet) -> Result<(), RunError> {
+    let exported = spec.dir.supernet();
+    if exported.exists() {
+        return Ok(());
+    }
+    weights::save_supernet(supernet, &exported).map_err(|e| RunError::Checkpoint {
+        stage: spec.name.clone(),
+        message: format!("saving {}: {e}", exported.display()),
+    })
+}

@@ -1,0 +1,23 @@
+//! `proard-core`: the ProARD science. It knows no HTTP server, no database and no terminal: runs
+//! report progress through [`experiment::Events`] and are cancelled through it; the CLI draws
+//! bars from those events, a studio worker stores them (crates `proard-cli`, `proard-server`).
+//!
+//! * [`attack`] — adversarial attacks (input gradients only) and robust evaluation;
+//! * [`bench`] — throughput measurements of `proard model bench`;
+//! * [`data`] — CIFAR binaries, image folders, the synthetic set, download, loader;
+//! * [`experiment`] — the ProARD pipeline: config, stages with resume, students, events, bench;
+//! * [`device`] — which Burn device a command computes on;
+//! * [`model`] — dynamic supernets, BatchNorm modes, students, weights files;
+//! * [`objective`] — robust training objectives (SAT, TRADES, MART, ARD, IAD, RSLAD, AdaAD, DARD, CIARD);
+//! * [`overlay`] — partial config tables over context-dependent defaults;
+//! * [`spaces`] — a space from a preset name or a file.
+
+pub mod attack;
+pub mod bench;
+pub mod data;
+pub mod device;
+pub mod experiment;
+pub mod model;
+pub mod objective;
+pub mod overlay;
+pub mod spaces;

@@ -1,0 +1,271 @@
+//! Attacks against a small trained subnet: outputs stay in the ε-ball and [0, 1], ε = 0 gives
+//! clean accuracy, robust accuracy does not rise with ε or steps, PGD-20 is at least as strong
+//! as FGSM, APGD-CE at least about as strong as PGD-20, and every configuration is recorded with
+//! its result.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::prelude::*;
+use proard_core::attack::selftest::{SelfTestConfig, train_small_network};
+use proard_core::attack::{
+    ApgdConfig, ApgdLoss, Attack, DpgdConfig, EvalReport, FgsmConfig, PgdConfig, PgdLoss, PgdStart,
+    PointOutcome, SequenceConfig, apgd, dpgd, evaluate, fgsm, pgd, pgd_with_target, run_sequence,
+};
+use proard_core::data::loader::{Loader, LoaderConfig};
+use proard_core::data::synthetic::{self, SyntheticConfig};
+use proard_core::data::{ImageSet, Split};
+use proard_core::model::{BnMode, Network, View};
+use proard_shared::Subnet;
+
+/// Flex has one global RNG: tests that seed it run one at a time.
+static RNG: Mutex<()> = Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+const TRAINING_STEPS: usize = 150;
+const TEST_IMAGES: usize = 64;
+
+/// The smallest resnet-mini subnet after a short SGD run on the synthetic set, and the set.
+fn trained_subnet() -> (Network, Subnet, Arc<ImageSet>) {
+    let config = SelfTestConfig {
+        seed: 3,
+        steps: TRAINING_STEPS,
+        train_images: 2000,
+        test_images: TEST_IMAGES,
+        ..SelfTestConfig::default()
+    };
+    let set = Arc::new(synthetic::generate(&SyntheticConfig {
+        seed: config.seed,
+        train: config.train_images,
+        test: config.test_images,
+    }));
+    let (network, subnet) = train_small_network(&set, &config, &Device::flex());
+    (network, subnet, set)
+}
+
+/// The whole test split as one batch.
+fn batches_again(set: &Arc<ImageSet>) -> (Tensor<4>, Tensor<1, Int>) {
+    Loader::new(set.clone(), Split::Test, LoaderConfig::eval(TEST_IMAGES))
+        .epoch(0)
+        .next()
+        .expect("a test batch")
+        .tensors(&Device::flex())
+}
+
+fn test_batches(set: &Arc<ImageSet>) -> Vec<(Tensor<4>, Tensor<1, Int>)> {
+    Loader::new(set.clone(), Split::Test, LoaderConfig::eval(TEST_IMAGES / 2))
+        .epoch(0)
+        .map(|batch| batch.tensors(&Device::flex()))
+        .collect()
+}
+
+/// Largest |adversarial − x| and the range of the adversarial pixels.
+fn check_in_ball(name: &str, x: &Tensor<4>, adversarial: &Tensor<4>, epsilon: f64) {
+    let distance = (adversarial.clone() - x.clone()).abs().max().into_scalar::<f32>() as f64;
+    let low = adversarial.clone().min().into_scalar::<f32>();
+    let high = adversarial.clone().max().into_scalar::<f32>();
+    assert!(distance <= epsilon + 1e-6, "{name}: |x' − x|∞ = {distance} > ε = {epsilon}");
+    assert!((0.0..=1.0).contains(&low) && high <= 1.0, "{name}: pixels in [{low}, {high}]");
+    assert!(distance > epsilon / 2.0, "{name}: the attack barely moved ({distance})");
+}
+
+fn pgd_with(epsilon: f64, steps: usize) -> Attack {
+    Attack::Pgd(PgdConfig { epsilon, steps, ..PgdConfig::default() })
+}
+
+fn accuracy(report: &EvalReport, attack: &Attack) -> f64 {
+    report.attacks.iter().find(|result| &result.attack == attack).unwrap().accuracy
+}
+
+fn assert_non_increasing(what: &str, accuracies: &[f64]) {
+    for pair in accuracies.windows(2) {
+        assert!(pair[1] <= pair[0], "{what}: accuracy rose, {accuracies:?}");
+    }
+}
+
+#[test]
+fn attacks_on_a_trained_subnet_are_bounded_monotone_and_recorded() {
+    let _guard = lock();
+    let started = Instant::now();
+    let (network, subnet, set) = trained_subnet();
+    eprintln!("training: {:.1} s", started.elapsed().as_secs_f64());
+    let batches = test_batches(&set);
+    let device = Device::flex();
+    device.seed(4);
+
+    // Every loss and start, with restarts, stays in the ε-ball and in [0, 1].
+    let (x, labels) = batches[0].clone();
+    let epsilon = 8.0 / 255.0;
+    let short = PgdConfig { steps: 3, restarts: 2, ..PgdConfig::default() };
+    let variants = [
+        ("pgd-ce-uniform", short.clone()),
+        (
+            "pgd-kl-gaussian",
+            PgdConfig {
+                loss: PgdLoss::KlToTarget,
+                start: PgdStart::Gaussian { std: 0.001 },
+                ..short.clone()
+            },
+        ),
+        (
+            "pgd-cw-none",
+            PgdConfig {
+                loss: PgdLoss::CwMargin { confidence: 50.0 },
+                start: PgdStart::None,
+                ..short.clone()
+            },
+        ),
+    ];
+    for (name, config) in &variants {
+        let adversarial = pgd(&network, &subnet, x.clone(), labels.clone(), config);
+        check_in_ball(name, &x, &adversarial, epsilon);
+    }
+    let uniform_target = Tensor::<2>::ones([labels.dims()[0], 10], &device) / 10.0;
+    let kl = PgdConfig { loss: PgdLoss::KlToTarget, ..short };
+    let towards_uniform =
+        pgd_with_target(&network, &subnet, x.clone(), labels.clone(), uniform_target, &kl);
+    check_in_ball("pgd-kl-given-target", &x, &towards_uniform, epsilon);
+    let fgsm_config = FgsmConfig { random_start: true, ..FgsmConfig::default() };
+    let one_step = fgsm(&network, &subnet, x.clone(), labels.clone(), &fgsm_config);
+    check_in_ball("fgsm-random-start", &x, &one_step, epsilon);
+    for loss in [ApgdLoss::CrossEntropy, ApgdLoss::Dlr, ApgdLoss::TargetedDlr { target_classes: 2 }]
+    {
+        let config = ApgdConfig { iterations: 6, restarts: 2, loss, ..ApgdConfig::default() };
+        let adversarial = apgd(&network, &subnet, x.clone(), labels.clone(), &config);
+        check_in_ball(&format!("apgd {:?}", config.loss), &x, &adversarial, epsilon);
+    }
+    eprintln!("ball checks: {:.1} s", started.elapsed().as_secs_f64());
+
+    let fgsm_attack = Attack::Fgsm(FgsmConfig::default());
+    let by_epsilon: Vec<Attack> =
+        [0.0, 2.0, 4.0, 8.0].iter().map(|e| pgd_with(e / 255.0, 5)).collect();
+    let by_steps: Vec<Attack> = [5, 10, 20].iter().map(|&s| pgd_with(epsilon, s)).collect();
+    let mut attacks = vec![fgsm_attack.clone()];
+    attacks.extend(by_epsilon.iter().cloned());
+    attacks.extend(by_steps[1..].iter().cloned());
+    // A shortened APGD-CE (25 iterations: checkpoints 4, 8, 11, 13, …) keeps the test fast.
+    let apgd_ce = Attack::Apgd(ApgdConfig { iterations: 25, ..ApgdConfig::default() });
+    attacks.push(apgd_ce.clone());
+    // The synthetic images carry strong pixel noise, so a short-trained net already resists
+    // 8/255 on many of them; a large budget shows the attack does fool it.
+    let strong = Attack::Pgd(PgdConfig {
+        epsilon: 32.0 / 255.0,
+        step_size: 8.0 / 255.0,
+        ..PgdConfig::default()
+    });
+    attacks.push(strong.clone());
+    let report = evaluate(&network, &subnet, batches, &attacks, 9);
+    eprintln!("evaluation: {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!("{}", serde_json::to_string(&report).unwrap());
+
+    assert_eq!(report.images, TEST_IMAGES);
+    assert!(report.clean_accuracy >= 0.3, "clean accuracy {} (chance 0.1)", report.clean_accuracy);
+    assert_eq!(accuracy(&report, &by_epsilon[0]), report.clean_accuracy, "ε = 0 is clean");
+    let along_epsilon: Vec<f64> = by_epsilon.iter().map(|a| accuracy(&report, a)).collect();
+    assert_non_increasing("ε 0, 2, 4, 8 /255", &along_epsilon);
+    assert!(along_epsilon[3] < report.clean_accuracy, "PGD at 8/255 fools some images");
+    let along_steps: Vec<f64> = by_steps.iter().map(|a| accuracy(&report, a)).collect();
+    assert_non_increasing("steps 5, 10, 20", &along_steps);
+    assert!(along_steps[2] <= accuracy(&report, &fgsm_attack), "PGD-20 ≤ FGSM");
+    // APGD usually beats PGD-20, but not per example by construction: two images of slack.
+    let slack = 2.0 / TEST_IMAGES as f64;
+    assert!(accuracy(&report, &apgd_ce) <= along_steps[2] + slack, "APGD-CE ≤ PGD-20 + {slack}");
+
+    assert!(accuracy(&report, &strong) <= 0.25, "PGD-20 at 32/255 fools most images");
+    assert!(accuracy(&report, &strong) <= along_steps[2], "a larger budget is no weaker");
+
+    // The report carries every parameter and reads back as it was written.
+    let json = serde_json::to_value(&report).unwrap();
+    let recorded = &json["attacks"][6]["attack"];
+    assert_eq!(recorded["attack"], "pgd");
+    assert_eq!(recorded["steps"], 20);
+    assert_eq!(recorded["restarts"], 1);
+    assert_eq!(recorded["loss"]["kind"], "cross-entropy");
+    assert_eq!(recorded["start"]["kind"], "uniform");
+    assert_eq!(json["seed"], 9);
+    let read_back: EvalReport = serde_json::from_value(json).unwrap();
+    assert_eq!(read_back, report);
+
+    // The AutoAttack-style sequence attacks only what earlier stages left robust.
+    let sequence = SequenceConfig {
+        stages: vec![
+            apgd_ce.clone(),
+            Attack::Apgd(ApgdConfig {
+                iterations: 10,
+                loss: ApgdLoss::TargetedDlr { target_classes: 2 },
+                ..ApgdConfig::default()
+            }),
+            Attack::Pgd(PgdConfig { steps: 10, ..PgdConfig::cw() }),
+        ],
+    };
+    let outcome = run_sequence(&network, &subnet, test_batches(&set), &sequence, 9);
+    eprintln!("sequence: {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(outcome.images, TEST_IMAGES);
+    assert_eq!(outcome.clean_accuracy, report.clean_accuracy);
+    let misclassified =
+        outcome.outcomes.iter().filter(|o| **o == PointOutcome::Misclassified).count();
+    assert_eq!(
+        misclassified,
+        ((1.0 - outcome.clean_accuracy) * TEST_IMAGES as f64).round() as usize
+    );
+    let mut open = TEST_IMAGES - misclassified;
+    let mut previous = outcome.clean_accuracy;
+    for (index, stage) in outcome.stages.iter().enumerate() {
+        let broken =
+            outcome.outcomes.iter().filter(|o| **o == PointOutcome::BrokenBy(index)).count();
+        assert_eq!(stage.broken, broken, "stage {index}");
+        assert!(
+            stage.attacked == open || open == 0,
+            "stage {index} attacks the robust points only"
+        );
+        open -= broken;
+        assert!(stage.robust_accuracy <= previous);
+        previous = stage.robust_accuracy;
+    }
+    let robust = outcome.outcomes.iter().filter(|o| **o == PointOutcome::Robust).count();
+    assert_eq!(robust, open);
+    assert_eq!(outcome.robust_accuracy, robust as f64 / TEST_IMAGES as f64);
+    assert!(outcome.robust_accuracy <= accuracy(&report, &apgd_ce) + slack);
+
+    // DPGD (no random start, batch-level Dice) fools the network too at a large budget.
+    let (x, labels) = batches_again(&set);
+    let dpgd_config =
+        DpgdConfig { epsilon: 32.0 / 255.0, step_size: 8.0 / 255.0, ..DpgdConfig::default() };
+    let view = View::new(&network, &subnet);
+    let adversarial = dpgd(view, &x, &labels, &dpgd_config, BnMode::Eval);
+    check_in_ball("dpgd", &x, &adversarial, dpgd_config.epsilon);
+    let correct = |input: Tensor<4>| {
+        let predicted = view.forward(input, BnMode::Eval).argmax(1).reshape([labels.dims()[0]]);
+        predicted.equal(labels.clone()).int().sum().into_scalar::<i64>()
+    };
+    assert!(correct(adversarial) < correct(x.clone()), "DPGD lowers accuracy");
+    eprintln!("total: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[test]
+fn configurations_have_the_reference_defaults_and_fill_missing_fields() {
+    let pgd20 = PgdConfig::default();
+    assert_eq!((pgd20.epsilon, pgd20.step_size, pgd20.steps), (8.0 / 255.0, 2.0 / 255.0, 20));
+    let trades = PgdConfig::trades_evaluation();
+    assert_eq!((trades.epsilon, trades.step_size, trades.steps), (0.031, 0.003, 20));
+    let cw = PgdConfig::cw();
+    assert_eq!((cw.steps, cw.loss), (30, PgdLoss::CwMargin { confidence: 50.0 }));
+    let fgsm_as_pgd = FgsmConfig::default().as_pgd();
+    assert_eq!(
+        (fgsm_as_pgd.steps, fgsm_as_pgd.step_size, fgsm_as_pgd.start),
+        (1, 8.0 / 255.0, PgdStart::None)
+    );
+    let apgd_t = ApgdConfig::targeted();
+    assert_eq!((apgd_t.iterations, apgd_t.restarts, apgd_t.rho), (100, 1, 0.75));
+    assert_eq!(apgd_t.loss, ApgdLoss::TargetedDlr { target_classes: 9 });
+    let partial: Attack = serde_json::from_str(
+        r#"{"attack": "pgd", "steps": 7, "loss": {"kind": "cw-margin", "confidence": 0.0}}"#,
+    )
+    .unwrap();
+    let expected =
+        PgdConfig { steps: 7, loss: PgdLoss::CwMargin { confidence: 0.0 }, ..PgdConfig::default() };
+    assert_eq!(partial, Attack::Pgd(expected));
+}

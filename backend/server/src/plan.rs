@@ -1,0 +1,114 @@
+//! The jobs an experiment is made of, and what each one runs. Stages that need each other are
+//! ordered by dependencies, the rest may run side by side on different workers: the teacher
+//! first; the phases in order after it; the baseline beside the phases; the evaluation shards
+//! after the last phase and the baseline.
+
+use proard_core::experiment::config::ConfigError;
+use proard_core::experiment::{ExperimentConfig, Goal, Shard};
+use serde::{Deserialize, Serialize};
+
+/// What a job runs (stored as JSON in `jobs.kind`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum JobKind {
+    TrainTeacher,
+    /// The progressive phase at this 0-based index.
+    TrainPhase {
+        index: usize,
+        name: String,
+    },
+    TrainBaseline,
+    /// Shard `shard` of `shards` of the students (shard 0 also evaluates the teacher).
+    Evaluate {
+        shard: usize,
+        shards: usize,
+    },
+}
+
+impl JobKind {
+    /// How far the pipeline goes for this job; earlier stages are finished and only loaded.
+    pub fn goal(&self) -> Goal {
+        match self {
+            JobKind::TrainTeacher => Goal::Teacher,
+            JobKind::TrainPhase { index, .. } => Goal::Phase(*index),
+            JobKind::TrainBaseline => Goal::Baseline,
+            JobKind::Evaluate { shard, shards } => {
+                Goal::Evaluate(Shard { index: *shard, count: *shards })
+            }
+        }
+    }
+
+    /// A short human name: `train teacher`, `train phase 2 (depth)`, `evaluate 1/2`.
+    pub fn label(&self) -> String {
+        match self {
+            JobKind::TrainTeacher => "train teacher".into(),
+            JobKind::TrainPhase { index, name } => format!("train phase {} ({name})", index + 1),
+            JobKind::TrainBaseline => "train baseline".into(),
+            JobKind::Evaluate { shard, shards } => format!("evaluate {}/{shards}", shard + 1),
+        }
+    }
+}
+
+/// A job of a plan and the positions (in the plan) of the jobs it waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedJob {
+    pub kind: JobKind,
+    pub after: Vec<usize>,
+}
+
+/// The jobs of `config`, evaluation split into `shards` (at least 1).
+pub fn plan(config: &ExperimentConfig, shards: usize) -> Result<Vec<PlannedJob>, ConfigError> {
+    let phases = config.phases(config.resolve_space()?.family());
+    let mut jobs = vec![PlannedJob { kind: JobKind::TrainTeacher, after: vec![] }];
+    for (index, phase) in phases.iter().enumerate() {
+        jobs.push(PlannedJob {
+            kind: JobKind::TrainPhase { index, name: phase.name.clone() },
+            after: vec![jobs.len() - 1],
+        });
+    }
+    let mut trained = vec![jobs.len() - 1];
+    if config.baseline.enabled {
+        jobs.push(PlannedJob { kind: JobKind::TrainBaseline, after: vec![0] });
+        trained.push(jobs.len() - 1);
+    }
+    let shards = shards.max(1);
+    for shard in 0..shards {
+        jobs.push(PlannedJob { kind: JobKind::Evaluate { shard, shards }, after: trained.clone() });
+    }
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proard_core::experiment::demo_config;
+
+    #[test]
+    fn phases_chain_after_the_teacher_and_shards_wait_for_every_stage() {
+        let config = demo_config();
+        let phases = config.phases(config.resolve_space().unwrap().family()).len();
+        let jobs = plan(&config, 2).unwrap();
+        assert_eq!(jobs.len(), 1 + phases + 1 + 2);
+        assert_eq!(jobs[0].kind, JobKind::TrainTeacher);
+        for (i, job) in jobs.iter().enumerate().take(phases + 1).skip(1) {
+            assert_eq!(job.after, vec![i - 1]);
+        }
+        let baseline = phases + 1;
+        assert_eq!(jobs[baseline], PlannedJob { kind: JobKind::TrainBaseline, after: vec![0] });
+        for shard in 0..2 {
+            let job = &jobs[baseline + 1 + shard];
+            assert_eq!(job.kind, JobKind::Evaluate { shard, shards: 2 });
+            assert_eq!(job.after, vec![phases, baseline]);
+        }
+    }
+
+    #[test]
+    fn kinds_round_trip_as_json_and_name_their_goal() {
+        let kind = JobKind::TrainPhase { index: 1, name: "depth".into() };
+        let json = serde_json::to_string(&kind).unwrap();
+        assert_eq!(json, r#"{"kind":"train-phase","index":1,"name":"depth"}"#);
+        assert_eq!(serde_json::from_str::<JobKind>(&json).unwrap(), kind);
+        assert_eq!(kind.goal(), Goal::Phase(1));
+        assert_eq!(kind.label(), "train phase 2 (depth)");
+    }
+}
