@@ -24,7 +24,7 @@ fn drive(script: &str, server: &TestServer) -> Value {
     );
     let output = Command::new("node")
         .arg(script)
-        .arg(server.url("/"))
+        .arg(server.login_url())
         .current_dir(root.join("tests/browser"))
         .output()
         .expect("node runs (scripts/setup installs it)");

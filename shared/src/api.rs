@@ -43,3 +43,108 @@ pub struct SampledArch {
     pub macs: u64,
     pub params: u64,
 }
+
+/// Where an experiment (or one of its jobs) stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] =
+        [Status::Queued, Status::Running, Status::Done, Status::Failed, Status::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Done => "done",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Status, String> {
+        Status::ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
+            format!("`{text}` is not a status: use queued, running, done, failed or cancelled")
+        })
+    }
+}
+
+/// An experiment: its config, run directory and status.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub id: i64,
+    pub name: String,
+    /// TOML, the space inline.
+    pub config: String,
+    pub space: String,
+    pub family: String,
+    pub teacher_method: String,
+    pub distill_method: String,
+    /// The run directory, relative to the server's data directory.
+    pub dir: String,
+    pub eval_shards: i64,
+    pub status: Status,
+    pub tags: Vec<String>,
+    pub notes: String,
+    pub error: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// A stage's progress: a training stage (`teacher`, `phase-1-width`, `baseline`, unit `steps`)
+/// or an evaluation (`students:proard`, …, unit `students`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub name: String,
+    pub unit: String,
+    pub total: i64,
+    pub done: i64,
+    pub epochs: i64,
+    /// running | done | failed
+    pub status: String,
+    pub error: Option<String>,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// One optimiser step of a stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub step: i64,
+    pub epoch: i64,
+    pub lr: f64,
+    pub loss: f64,
+}
+
+/// One grid arch's validation numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GridPoint {
+    pub arch: Arch,
+    pub clean: f64,
+    pub pgd20: f64,
+}
+
+/// One epoch of a stage, with its validation grid (empty when the epoch was not validated).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Epoch {
+    pub epoch: i64,
+    pub steps: i64,
+    pub mean_loss: f64,
+    pub seconds: f64,
+    pub validation: Vec<GridPoint>,
+}

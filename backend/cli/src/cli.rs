@@ -133,6 +133,13 @@ pub enum Command {
         #[arg(long, hide = true)]
         parent: Option<u32>,
     },
+    /// Print the studio token of a data directory (created if missing): scripts send it as
+    /// `Authorization: Bearer TOKEN`.
+    Token {
+        /// Data directory of `proard serve`.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
     /// Register a run directory made by `proard run` as a studio experiment (its files are
     /// copied into the data directory; unfinished stages are queued).
     Import {
@@ -487,6 +494,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 run_worker(store, config).await
             })
         }
+        Command::Token { data_dir } => {
+            let token = proard_server::access::studio_token(&data_dir)
+                .with_context(|| format!("reading the studio token in {}", data_dir.display()))?;
+            println!("{token}");
+            Ok(())
+        }
         Command::Import { dir, name, store } => {
             let name = name.unwrap_or_else(|| {
                 dir.file_name().map_or("imported run".into(), |n| n.to_string_lossy().into_owned())
@@ -550,9 +563,11 @@ fn serve(
         demo,
         worker: WorkerCommand { program, args },
     };
-    runtime()?.block_on(serve_studio(config, |local| {
-        // The first line on stdout is the address; scripts and tests read it.
+    runtime()?.block_on(serve_studio(config, |local, token| {
+        // The first line on stdout is the address; scripts and tests read it. The second is
+        // the login URL (like Jupyter's): it sets the cookie the studio's page uses.
         println!("serving http://{local}/");
+        println!("log in at http://{local}/login?token={token}");
         std::io::stdout().flush()
     }))
 }

@@ -252,3 +252,15 @@ fn bench_reports_every_throughput_with_its_settings() {
     assert_eq!(json["settings"]["student_images"], 8);
     assert_eq!(json["space"], "resnet-mini");
 }
+
+#[test]
+fn token_is_created_once_in_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = ["token", "--data-dir", data.to_str().unwrap()];
+    let token = stdout(&proard(&args)).trim().to_owned();
+    assert_eq!(token.len(), 64);
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(stdout(&proard(&args)).trim(), token);
+    assert_eq!(std::fs::read_to_string(data.join("token")).unwrap(), token);
+}

@@ -330,7 +330,8 @@ fn a_killed_server_restarts_with_its_queue_intact_and_an_empty_store_gets_the_de
     // A fresh data directory: the demo is queued (no workers here, so it stays queued).
     let fresh = Studio::new();
     let (server, _) = serve(&fresh, &["--workers", "0"]);
-    let experiments = fresh.runtime.block_on(fresh.store.experiments(&Default::default())).unwrap();
+    let (experiments, _) =
+        fresh.runtime.block_on(fresh.store.experiments(&Default::default())).unwrap();
     kill(server);
     assert_eq!(experiments.len(), 1);
     assert!(experiments[0].name.starts_with("demo"), "{:?}", experiments[0].name);

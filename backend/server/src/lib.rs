@@ -11,8 +11,11 @@
 //! * [`import`] — `proard import`: a CLI run becomes an experiment;
 //! * [`supervisor`] — local worker processes started and restarted by `proard serve`;
 //! * [`studio`] — `proard serve`: the store, the demo, workers and routes together;
-//! * [`routes`] — axum routes (JSON API, static studio).
+//! * [`access`] — the studio token and share-link tokens;
+//! * [`routes`] — axum routes: the JSON API (experiments, students, metrics, artifacts, live
+//!   events, share links), login, the static studio.
 
+pub mod access;
 pub mod import;
 pub mod plan;
 pub mod recorder;

@@ -35,6 +35,17 @@ impl Recorder {
             tracing::warn!("experiment {}: storing {what}: {error}", self.experiment);
         }
     }
+
+    /// Appends a live event for the studio's streams, after the rows it announces.
+    fn announce(&self, kind: &str, payload: serde_json::Value) {
+        let append = self.store.append_event(Some(self.experiment), kind, &payload);
+        self.write("an event", async move { append.await.map(|_| ()) });
+    }
+
+    fn stage_event(&self, stage: &str, status: &str, error: Option<String>) {
+        let payload = serde_json::json!({ "stage": stage, "status": status, "error": error });
+        self.announce("stage", payload);
+    }
 }
 
 impl Events for Recorder {
@@ -42,14 +53,26 @@ impl Events for Recorder {
         *self.evaluation.lock().expect("not poisoned") =
             (start.unit == "students").then(|| (start.stage.to_owned(), start.done));
         self.write("a stage start", self.store.stage_started(self.experiment, start));
+        let payload = serde_json::json!({
+            "stage": start.stage, "status": "running", "unit": start.unit,
+            "total": start.total, "done": start.done, "epochs": start.epochs,
+        });
+        self.announce("stage", payload);
     }
 
     fn log(&self, line: &LogLine) {
         self.write("a log line", self.store.log_line(self.experiment, line));
+        let kind = match line {
+            LogLine::Step { .. } => "step",
+            LogLine::Epoch { .. } => "epoch",
+        };
+        self.announce(kind, serde_json::to_value(line).expect("log lines serialise"));
     }
 
     fn student(&self, cloud: Cloud, record: &StudentRecord) {
         self.write("a student", self.store.put_student(self.experiment, cloud, record));
+        let payload = serde_json::json!({ "cloud": cloud, "record": record });
+        self.announce("student", payload);
         let mut evaluation = self.evaluation.lock().expect("not poisoned");
         if let Some((stage, done)) = evaluation.as_mut() {
             *done += 1;
@@ -60,6 +83,7 @@ impl Events for Recorder {
 
     fn stage_finished(&self, stage: &str) {
         self.write("a stage end", self.store.stage_ended(self.experiment, stage, None));
+        self.stage_event(stage, "done", None);
     }
 
     fn stage_failed(&self, stage: &str, error: &dyn std::fmt::Display) {
@@ -68,6 +92,7 @@ impl Events for Recorder {
             "a stage failure",
             self.store.stage_ended(self.experiment, stage, Some(&message)),
         );
+        self.stage_event(stage, "failed", Some(message));
     }
 
     fn cancelled(&self) -> bool {

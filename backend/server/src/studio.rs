@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use proard_core::experiment::demo_config;
 
-use crate::routes::{self, ServerConfig};
+use crate::access::studio_token;
+use crate::routes::{self, AppState, ServerConfig};
 use crate::store::experiments::NewExperiment;
 use crate::store::{Store, sqlite_url};
 use crate::supervisor::{WorkerCommand, Workers};
@@ -61,12 +62,15 @@ pub async fn queue_demo(store: &Store, shards: usize) -> anyhow::Result<Option<i
     Ok(Some(store.create_experiment(&demo).await?.id))
 }
 
-/// Serves until Ctrl-C or SIGTERM; `listening` gets the bound address first.
+/// Serves until Ctrl-C or SIGTERM; `listening` gets the bound address and the studio token
+/// first.
 pub async fn serve_studio(
     config: StudioConfig,
-    listening: impl FnOnce(SocketAddr) -> std::io::Result<()>,
+    listening: impl FnOnce(SocketAddr, &str) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
     let store = open_store(config.database.as_deref(), &config.data_dir).await?;
+    let token = studio_token(&config.data_dir)
+        .with_context(|| format!("creating the studio token in {}", config.data_dir.display()))?;
     if config.demo
         && let Some(id) = queue_demo(&store, config.workers).await?
     {
@@ -76,10 +80,11 @@ pub async fn serve_studio(
     let listener = routes::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
-    listening(listener.local_addr()?)?;
-    let served =
-        routes::serve(listener, routes::router(&ServerConfig { static_dir: config.static_dir }))
-            .await;
+    listening(listener.local_addr()?, &token)?;
+    let (streams, shutdown) = tokio::sync::watch::channel(false);
+    let state = AppState { store: store.clone(), data_dir: config.data_dir, token, shutdown };
+    let router = routes::router(&ServerConfig { static_dir: config.static_dir }, state);
+    let served = routes::serve(listener, router, routes::shutdown_signal(streams)).await;
     workers.stop().await;
     store.close().await;
     Ok(served?)

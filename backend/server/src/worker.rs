@@ -15,6 +15,7 @@ use tokio::runtime::Handle;
 use crate::plan::JobKind;
 use crate::recorder::Recorder;
 use crate::store::Store;
+use crate::store::experiments::parsed_config;
 use crate::store::queue::{Job, JobOutcome};
 use crate::sync::{sync_stage, sync_students};
 
@@ -55,7 +56,8 @@ pub fn worker_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "host".into());
-    format!("{host}:{}:{:08x}", std::process::id(), rand::random::<u32>())
+    let tag = crate::access::new_token();
+    format!("{host}:{}:{}", std::process::id(), &tag[..8])
 }
 
 /// Claims and runs jobs until `max_jobs` are done (forever without a limit).
@@ -101,7 +103,7 @@ async fn run_job(
         Ok(experiment) => experiment,
         Err(error) => return Some(failed("store", &error)),
     };
-    let run_config = match experiment.parsed_config() {
+    let run_config = match parsed_config(&experiment) {
         Ok(config) => config,
         Err(error) => return Some(failed("invalid-config", &error)),
     };

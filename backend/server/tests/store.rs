@@ -35,7 +35,7 @@ async fn postgres() -> Store {
         .expect("PROARD_TEST_POSTGRES names the test PostgreSQL (scripts/test starts one)");
     sqlx::any::install_default_drivers();
     let admin = sqlx::AnyPool::connect(&url).await.unwrap();
-    let name = format!("proard_t{:016x}", rand::random::<u64>());
+    let name = format!("proard_t{}", &proard_server::access::new_token()[..16]);
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&admin)
         .await

@@ -3,7 +3,7 @@
 use proard_core::experiment::config::ConfigError;
 use proard_core::experiment::pipeline::self_contained;
 use proard_core::experiment::{ExperimentConfig, RunError};
-use serde::Serialize;
+pub use proard_shared::api::{Experiment, Status};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -21,71 +21,67 @@ pub struct NewExperiment {
     pub notes: String,
 }
 
-/// An experiment as stored.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Experiment {
-    pub id: i64,
-    pub name: String,
-    /// TOML, the space inline.
-    pub config: String,
-    pub space: String,
-    pub family: String,
-    pub teacher_method: String,
-    pub distill_method: String,
-    /// The run directory, relative to the data directory.
-    pub dir: String,
-    pub eval_shards: i64,
-    pub status: Status,
-    pub tags: Vec<String>,
-    pub notes: String,
-    pub error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
+/// Which experiments to list, in which order.
+#[derive(Clone, Debug, Default)]
+pub struct ExperimentQuery {
+    pub status: Option<Status>,
+    /// The space's name.
+    pub space: Option<String>,
+    /// The teacher's or the distillation method.
+    pub method: Option<String>,
+    pub tag: Option<String>,
+    /// Text in the name or the notes.
+    pub text: Option<String>,
+    pub order: ExperimentOrder,
+    pub descending: bool,
+    pub offset: i64,
+    /// At most this many (all when 0).
+    pub limit: i64,
 }
 
-/// Where an experiment (or a job) stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Queued,
-    Running,
-    Done,
-    Failed,
-    Cancelled,
+/// Column an experiment list sorts by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExperimentOrder {
+    #[default]
+    Created,
+    Name,
+    Status,
+    Updated,
 }
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Queued => "queued",
-            Status::Running => "running",
-            Status::Done => "done",
-            Status::Failed => "failed",
-            Status::Cancelled => "cancelled",
-        }
-    }
+impl std::str::FromStr for ExperimentOrder {
+    type Err = String;
 
-    pub fn parse(text: &str) -> Result<Status, StoreError> {
+    fn from_str(text: &str) -> Result<ExperimentOrder, String> {
         Ok(match text {
-            "queued" => Status::Queued,
-            "running" => Status::Running,
-            "done" => Status::Done,
-            "failed" => Status::Failed,
-            "cancelled" => Status::Cancelled,
-            other => return Err(StoreError::Corrupt(format!("unknown status `{other}`"))),
+            "created" => ExperimentOrder::Created,
+            "name" => ExperimentOrder::Name,
+            "status" => ExperimentOrder::Status,
+            "updated" => ExperimentOrder::Updated,
+            _ => {
+                return Err(format!(
+                    "cannot sort experiments by `{text}`: use created, name, status or updated"
+                ));
+            }
         })
     }
 }
 
-/// Which experiments to list.
-#[derive(Clone, Debug, Default)]
-pub struct ExperimentQuery {
-    pub status: Option<Status>,
-    pub offset: i64,
-    /// At most this many (all when 0).
-    pub limit: i64,
+impl ExperimentOrder {
+    fn column(self) -> &'static str {
+        match self {
+            ExperimentOrder::Created => "id",
+            ExperimentOrder::Name => "name",
+            ExperimentOrder::Status => "status",
+            ExperimentOrder::Updated => "updated_at",
+        }
+    }
+}
+
+/// `LIKE` pattern for text anywhere, the wildcards in it escaped (with `\`).
+fn contains(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
 }
 
 const COLUMNS: &str = "id, name, config, space, family, teacher_method, distill_method, dir, \
@@ -103,7 +99,7 @@ fn experiment(row: &AnyRow) -> Result<Experiment, StoreError> {
         distill_method: row.try_get("distill_method")?,
         dir: row.try_get("dir")?,
         eval_shards: row.try_get("eval_shards")?,
-        status: Status::parse(&row.try_get::<String, _>("status")?)?,
+        status: parse_status(&row.try_get::<String, _>("status")?)?,
         tags: serde_json::from_str(&tags)
             .map_err(|e| StoreError::Corrupt(format!("experiment tags `{tags}`: {e}")))?,
         notes: row.try_get("notes")?,
@@ -130,12 +126,15 @@ impl From<sqlx::Error> for CreateError {
     }
 }
 
-impl Experiment {
-    /// The stored config, parsed.
-    pub fn parsed_config(&self) -> Result<ExperimentConfig, StoreError> {
-        ExperimentConfig::from_toml(&self.config, &format!("experiment {}", self.id))
-            .map_err(|e| StoreError::Corrupt(e.to_string()))
-    }
+/// A status read from the store.
+pub(crate) fn parse_status(text: &str) -> Result<Status, StoreError> {
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+/// An experiment's stored config, parsed.
+pub fn parsed_config(experiment: &Experiment) -> Result<ExperimentConfig, StoreError> {
+    ExperimentConfig::from_toml(&experiment.config, &format!("experiment {}", experiment.id))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl Store {
@@ -196,7 +195,18 @@ impl Store {
             ids.push(job_id);
         }
         tx.commit().await?;
-        Ok(self.experiment(id).await?)
+        let experiment = self.experiment(id).await?;
+        self.announce_status(&experiment).await?;
+        Ok(experiment)
+    }
+
+    /// A status event for the experiments list.
+    async fn announce_status(&self, experiment: &Experiment) -> Result<(), StoreError> {
+        let payload = serde_json::json!({
+            "id": experiment.id, "status": experiment.status, "error": experiment.error,
+        });
+        self.append_event(Some(experiment.id), "status", &payload).await?;
+        Ok(())
     }
 
     pub async fn experiment(&self, id: i64) -> Result<Experiment, StoreError> {
@@ -209,22 +219,44 @@ impl Store {
         experiment(&row)
     }
 
-    /// Experiments, newest first.
+    /// One page of the experiments `query` selects, and how many it selects in all.
     pub async fn experiments(
         &self,
         query: &ExperimentQuery,
-    ) -> Result<Vec<Experiment>, StoreError> {
+    ) -> Result<(Vec<Experiment>, i64), StoreError> {
+        let filter = "($1 = '' OR status = $1) AND ($2 = '' OR space = $2) \
+             AND ($3 = '' OR teacher_method = $3 OR distill_method = $3) \
+             AND ($4 = '' OR tags LIKE $4 ESCAPE '\\') \
+             AND ($5 = '' OR name LIKE $5 ESCAPE '\\' OR notes LIKE $5 ESCAPE '\\')";
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        // Only a column name and a direction from fixed lists are spliced in.
+        let select = format!(
+            "SELECT {COLUMNS} FROM experiments WHERE {filter} ORDER BY {} {direction}, id DESC \
+             LIMIT $6 OFFSET $7",
+            query.order.column()
+        );
+        let count = format!("SELECT COUNT(*) FROM experiments WHERE {filter}");
+        let tag = query
+            .tag
+            .as_deref()
+            .map(|t| contains(&serde_json::to_string(t).expect("strings serialise")));
+        let binds = [
+            query.status.map_or(String::new(), |s| s.as_str().to_owned()),
+            query.space.clone().unwrap_or_default(),
+            query.method.clone().unwrap_or_default(),
+            tag.unwrap_or_default(),
+            query.text.as_deref().map(contains).unwrap_or_default(),
+        ];
+        let mut rows = sqlx::query(AssertSqlSafe(select));
+        let mut total = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count));
+        for bind in &binds {
+            rows = rows.bind(bind.clone());
+            total = total.bind(bind.clone());
+        }
         let limit = if query.limit > 0 { query.limit } else { i64::MAX };
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM experiments WHERE ($1 = '' OR status = $1) \
-             ORDER BY id DESC LIMIT $2 OFFSET $3"
-        )))
-        .bind(query.status.map_or("", Status::as_str))
-        .bind(limit)
-        .bind(query.offset)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(experiment).collect()
+        let rows = rows.bind(limit).bind(query.offset.max(0)).fetch_all(self.pool()).await?;
+        let total = total.fetch_one(self.pool()).await?;
+        Ok((rows.iter().map(experiment).collect::<Result<_, _>>()?, total))
     }
 
     pub async fn experiment_count(&self) -> Result<i64, StoreError> {
@@ -310,12 +342,16 @@ impl Store {
             )));
         }
         sqlx::query("DELETE FROM experiments WHERE id = $1").bind(id).execute(self.pool()).await?;
+        // Its events went with it; the list hears of the deletion from an event of no experiment.
+        let payload = serde_json::json!({ "id": id, "status": "deleted" });
+        self.append_event(None, "status", &payload).await?;
         Ok(experiment)
     }
 
     /// Sets the experiment's status from its jobs: failed if one failed, cancelled if one was
     /// cancelled and none runs, done when all are, running once one has started, else queued.
     pub async fn refresh_status(&self, id: i64) -> Result<Status, StoreError> {
+        let before = self.experiment(id).await?;
         let rows = sqlx::query(
             "SELECT status, COUNT(*) AS n, MIN(started_at) AS started, MAX(finished_at) AS finished \
              FROM jobs WHERE experiment_id = $1 GROUP BY status",
@@ -385,6 +421,10 @@ impl Store {
         .bind(id)
         .execute(self.pool())
         .await?;
+        let after = self.experiment(id).await?;
+        if (after.status, &after.error) != (before.status, &before.error) {
+            self.announce_status(&after).await?;
+        }
         Ok(status)
     }
 }

@@ -3,44 +3,10 @@
 
 use proard_core::experiment::StageStart;
 use proard_core::experiment::train::LogLine;
-use proard_core::experiment::validate::GridResult;
-use serde::Serialize;
+pub use proard_shared::api::{Epoch as EpochRow, Stage as StageRow, Step as StepRow};
 use sqlx::Row;
 
 use super::{Store, StoreError, now_ms};
-
-/// A stage's progress as stored.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StageRow {
-    pub name: String,
-    pub unit: String,
-    pub total: i64,
-    pub done: i64,
-    pub epochs: i64,
-    /// running | done | failed
-    pub status: String,
-    pub error: Option<String>,
-    pub started_at: i64,
-    pub updated_at: i64,
-    pub finished_at: Option<i64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StepRow {
-    pub step: i64,
-    pub epoch: i64,
-    pub lr: f64,
-    pub loss: f64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct EpochRow {
-    pub epoch: i64,
-    pub steps: i64,
-    pub mean_loss: f64,
-    pub seconds: f64,
-    pub validation: Vec<GridResult>,
-}
 
 impl Store {
     pub async fn stage_started(

@@ -7,9 +7,11 @@
 //! overwrite instead of duplicating; files stay in the data directory, referenced by relative
 //! paths.
 
+pub mod events;
 pub mod experiments;
 pub mod metrics;
 pub mod queue;
+pub mod shares;
 pub mod students;
 
 use std::path::Path;

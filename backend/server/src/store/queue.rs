@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::experiments::Status;
+use super::experiments::{Status, parse_status};
 use super::{Backend, Store, StoreError, now_ms};
 use crate::plan::JobKind;
 
@@ -74,7 +74,7 @@ fn job(row: &AnyRow) -> Result<Job, StoreError> {
         kind: serde_json::from_str(&kind)
             .map_err(|e| StoreError::Corrupt(format!("job kind `{kind}`: {e}")))?,
         label: row.try_get("label")?,
-        status: Status::parse(&row.try_get::<String, _>("status")?)?,
+        status: parse_status(&row.try_get::<String, _>("status")?)?,
         attempts: row.try_get("attempts")?,
         max_attempts: row.try_get("max_attempts")?,
         lease_owner: row.try_get("lease_owner")?,

@@ -62,6 +62,33 @@ impl std::str::FromStr for StudentOrder {
     }
 }
 
+const STUDENT_FILTER: &str = "($1 < 0 OR s.experiment_id = $1) AND ($2 = '' OR s.cloud = $2) \
+     AND ($3 = '' OR e.distill_method = $3) AND s.macs >= $4 AND s.macs <= $5 \
+     AND s.clean >= $6 AND s.pgd20 >= $7";
+
+fn bind_filter<'q>(
+    sql: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    query: &StudentQuery,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sql.bind(query.experiment.unwrap_or(-1))
+        .bind(query.cloud.map_or("", Cloud::name))
+        .bind(query.method.clone().unwrap_or_default())
+        .bind(query.macs_min.unwrap_or(0))
+        .bind(query.macs_max.unwrap_or(i64::MAX))
+        .bind(query.clean_min.unwrap_or(-1.0))
+        .bind(query.pgd20_min.unwrap_or(-1.0))
+}
+
+/// A weights file of an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Artifact {
+    pub id: i64,
+    pub kind: String,
+    /// Relative to the data directory.
+    pub path: String,
+    pub bytes: i64,
+}
+
 /// Which students to read: filters, order and page.
 #[derive(Clone, Debug, Default)]
 pub struct StudentQuery {
@@ -145,26 +172,42 @@ impl Store {
         let sql = format!(
             "SELECT s.experiment_id, s.cloud, s.idx, s.arch, s.encoding, s.macs, s.params, \
              s.clean, s.fgsm, s.pgd20, s.settings FROM students s \
-             JOIN experiments e ON e.id = s.experiment_id \
-             WHERE ($1 < 0 OR s.experiment_id = $1) AND ($2 = '' OR s.cloud = $2) \
-             AND ($3 = '' OR e.distill_method = $3) AND s.macs >= $4 AND s.macs <= $5 \
-             AND s.clean >= $6 AND s.pgd20 >= $7 \
+             JOIN experiments e ON e.id = s.experiment_id WHERE {STUDENT_FILTER} \
              ORDER BY s.{column} {direction}, s.experiment_id, s.cloud, s.idx LIMIT $8 OFFSET $9",
             column = query.order.column(),
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(query.experiment.unwrap_or(-1))
-            .bind(query.cloud.map_or("", Cloud::name))
-            .bind(query.method.clone().unwrap_or_default())
-            .bind(query.macs_min.unwrap_or(0))
-            .bind(query.macs_max.unwrap_or(i64::MAX))
-            .bind(query.clean_min.unwrap_or(f64::NEG_INFINITY).max(-1.0))
-            .bind(query.pgd20_min.unwrap_or(f64::NEG_INFINITY).max(-1.0))
+        let rows = bind_filter(sqlx::query(AssertSqlSafe(sql)), query)
             .bind(if query.limit > 0 { query.limit } else { i64::MAX })
             .bind(query.offset)
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(student).collect()
+    }
+
+    /// How many students `query` selects, all pages together.
+    pub async fn student_count(&self, query: &StudentQuery) -> Result<i64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM students s JOIN experiments e ON e.id = s.experiment_id \
+             WHERE {STUDENT_FILTER}"
+        );
+        let row =
+            bind_filter(sqlx::query(AssertSqlSafe(sql)), query).fetch_one(self.pool()).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The best ProARD student of an experiment on clean and on PGD-20 accuracy.
+    pub async fn best_students(
+        &self,
+        experiment: i64,
+    ) -> Result<(Option<f64>, Option<f64>), StoreError> {
+        let row = sqlx::query(
+            "SELECT MAX(clean) AS clean, MAX(pgd20) AS pgd20 FROM students \
+             WHERE experiment_id = $1 AND cloud = 'proard'",
+        )
+        .bind(experiment)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.try_get("clean")?, row.try_get("pgd20")?))
     }
 
     /// Records a weights file of an experiment (once per path).
@@ -189,19 +232,23 @@ impl Store {
         Ok(())
     }
 
-    /// The weights files of an experiment: (id, kind, path relative to the data directory).
-    pub async fn artifacts(
-        &self,
-        experiment: i64,
-    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+    /// The weights files of an experiment.
+    pub async fn artifacts(&self, experiment: i64) -> Result<Vec<Artifact>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, path FROM artifacts WHERE experiment_id = $1 ORDER BY id",
+            "SELECT id, kind, path, bytes FROM artifacts WHERE experiment_id = $1 ORDER BY id",
         )
         .bind(experiment)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("kind")?, r.try_get("path")?)))
+            .map(|r| {
+                Ok(Artifact {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    path: r.try_get("path")?,
+                    bytes: r.try_get("bytes")?,
+                })
+            })
             .collect()
     }
 }
