@@ -8,9 +8,7 @@ use std::path::Path;
 use proard_core::experiment::journal::read_records;
 use proard_core::experiment::report::student_records;
 use proard_core::experiment::train::{LogLine, read_state};
-use proard_core::experiment::{
-    Cloud, ExperimentConfig, RunLayout, Stage, StageLayout, StageStart, stages,
-};
+use proard_core::experiment::{Cloud, ExperimentConfig, RunLayout, Stage, StageStart, stages};
 
 use crate::store::Store;
 
@@ -41,19 +39,10 @@ pub async fn sync_stage(
     }
     if state.finished {
         store.stage_ended(experiment, &stage.name, None).await?;
-        artifact(store, experiment, data_dir, "stage-supernet", &stage.layout).await?;
+        let supernet = stage.layout.supernet();
+        register(store, experiment, data_dir, "stage-supernet", &supernet).await?;
     }
     Ok(())
-}
-
-async fn artifact(
-    store: &Store,
-    experiment: i64,
-    data_dir: &Path,
-    kind: &str,
-    stage: &StageLayout,
-) -> anyhow::Result<()> {
-    register(store, experiment, data_dir, kind, &stage.supernet()).await
 }
 
 /// Records a weights file that exists, by its path relative to the data directory.
