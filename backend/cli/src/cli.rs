@@ -565,9 +565,13 @@ fn serve(
     };
     runtime()?.block_on(serve_studio(config, |local, token| {
         // The first line on stdout is the address; scripts and tests read it. The second is
-        // the login URL (like Jupyter's): it sets the cookie the studio's page uses.
-        println!("serving http://{local}/");
-        println!("log in at http://{local}/login?token={token}");
-        std::io::stdout().flush()
+        // the login URL (like Jupyter's): it sets the cookie the studio's page uses. A reader
+        // that took the address and closed the pipe does not stop the server (println! would
+        // panic on the broken pipe).
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "serving http://{local}/")
+            .and_then(|()| writeln!(out, "log in at http://{local}/login?token={token}"))
+            .and_then(|()| out.flush());
+        Ok(())
     }))
 }

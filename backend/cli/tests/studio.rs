@@ -99,23 +99,35 @@ impl Studio {
         let started = Instant::now();
         while !ready() {
             if started.elapsed() > Duration::from_secs(600) {
-                for n in 0..self.workers.get() {
-                    let log = self.data().join(format!("worker-{n}.log"));
-                    eprintln!(
-                        "--- worker {n}\n{}",
-                        std::fs::read_to_string(log).unwrap_or_default()
-                    );
-                }
+                self.print_logs();
                 panic!("timed out waiting for {what}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
+    /// Waits for `status`; an experiment that fails instead stops the test at once.
     fn wait_status(&self, id: i64, status: Status) {
         self.wait(&format!("experiment {id} to be {status:?}"), || {
-            self.experiment(id).status == status
+            let now = self.experiment(id);
+            if now.status == Status::Failed && status != Status::Failed {
+                self.print_logs();
+                let jobs = self.runtime.block_on(self.store.jobs(id)).unwrap();
+                panic!("experiment {id} failed: {:?}\n{jobs:#?}", now.error);
+            }
+            now.status == status
         });
+    }
+
+    /// The workers' and the server's logs, for a failing test.
+    fn print_logs(&self) {
+        let mut logs: Vec<String> =
+            (0..self.workers.get()).map(|n| format!("worker-{n}.log")).collect();
+        logs.push("serve.log".into());
+        for name in logs {
+            let text = std::fs::read_to_string(self.data().join(&name)).unwrap_or_default();
+            eprintln!("--- {name}\n{text}");
+        }
     }
 
     fn layout(&self, id: i64) -> RunLayout {
