@@ -201,7 +201,12 @@ pub struct Detail {
     jobs: Vec<Job>,
 }
 
-async fn experiment_id(state: &AppState, access: &Access, id: &str) -> Result<i64, ApiError> {
+/// An experiment id from the path that exists and that `access` may read.
+pub(super) async fn experiment_id(
+    state: &AppState,
+    access: &Access,
+    id: &str,
+) -> Result<i64, ApiError> {
     let id = parse_id("experiment", id)?;
     access.read(id)?;
     state.store.experiment(id).await?;

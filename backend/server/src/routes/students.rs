@@ -7,8 +7,8 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use super::experiments::{Page, page_bounds};
-use super::{Access, ApiError, ApiPath, ApiQuery, AppState, parse_id};
+use super::experiments::{Page, experiment_id, page_bounds};
+use super::{Access, ApiError, ApiPath, ApiQuery, AppState};
 use crate::store::students::{StoredStudent, StudentQuery};
 
 #[derive(Deserialize)]
@@ -49,20 +49,13 @@ fn store_query(id: i64, query: StudentsQuery) -> Result<StudentQuery, ApiError> 
     })
 }
 
-async fn experiment(state: &AppState, access: &Access, id: &str) -> Result<i64, ApiError> {
-    let id = parse_id("experiment", id)?;
-    access.read(id)?;
-    state.store.experiment(id).await?;
-    Ok(id)
-}
-
 pub async fn page(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<StudentsQuery>,
 ) -> Result<Json<Page<StoredStudent>>, ApiError> {
-    let id = experiment(&state, &access, &id).await?;
+    let id = experiment_id(&state, &access, &id).await?;
     let (offset, limit) = page_bounds(query.offset, query.limit, 1000)?;
     let mut query = store_query(id, query)?;
     (query.offset, query.limit) = (offset, limit);
@@ -90,7 +83,7 @@ pub async fn csv(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<StudentsQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = experiment(&state, &access, &id).await?;
+    let id = experiment_id(&state, &access, &id).await?;
     let students = state.store.students(&store_query(id, query)?).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header: Option<Vec<String>> = None;
