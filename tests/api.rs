@@ -453,6 +453,39 @@ fn tokens_cookies_origins_and_share_links() {
         "no token listing"
     );
     assert_eq!(as_share("POST", &format!("/api/experiments/{id}/shares")).status, 403);
+    // The page learns what the link opens; the owner is the owner.
+    let access: proard_shared::api::AccessInfo =
+        serde_json::from_str(&as_share("GET", "/api/access").body).unwrap();
+    assert_eq!(
+        access,
+        proard_shared::api::AccessInfo::Share {
+            experiment: id,
+            view: json!({ "tab": "clouds", "selected": 3 })
+        }
+    );
+    assert_eq!(server.owner("GET", "/api/access", None).json(), json!({ "role": "owner" }));
+    // An event stream takes the token as `access_token` (EventSource sends no headers); nothing
+    // else does.
+    let stream = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(&server.url(&format!("/api/experiments/{id}/events?access_token={token}")))
+        .call()
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    drop(stream);
+    let no_header =
+        server.call("GET", &format!("/api/experiments/{id}?access_token={token}"), &[], None);
+    assert_eq!(no_header.status, 401, "only event streams read the query token");
+    let wrong = server.call(
+        "GET",
+        &format!("/api/experiments/{other}/events?access_token={token}"),
+        &[],
+        None,
+    );
+    assert_eq!(wrong.status, 404, "another experiment's stream");
     // The owner lists and revokes it; a revoked link opens nothing.
     let shares = server.owner("GET", &format!("/api/experiments/{id}/shares"), None).json();
     assert_eq!(shares[0]["view"], json!({ "tab": "clouds", "selected": 3 }));
@@ -682,4 +715,81 @@ fn import_needs_the_studio_token_and_a_run_directory() {
     let bearer = format!("Bearer {}", share["token"].as_str().unwrap());
     let answer = server.call("POST", "/api/import", &[("authorization", &bearer)], Some(&body));
     assert_eq!(answer.status, 403);
+}
+
+#[test]
+fn the_new_experiment_form_gets_methods_data_sets_and_the_demo() {
+    let server = studio();
+    let methods: proard_shared::api::Methods =
+        serde_json::from_str(&server.owner("GET", "/api/methods", None).body).unwrap();
+    let names = |list: &[(String, Value)]| list.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&methods.teacher), ["trades", "sat", "mart"]);
+    assert_eq!(
+        names(&methods.distillation),
+        ["rslad", "ard", "iad-i", "adaad", "adaiad", "dard", "ciard"]
+    );
+    // Each default is a config the API accepts in its place.
+    let (_, rslad) = &methods.distillation[0];
+    assert_eq!(rslad["method"], "rslad");
+
+    // Synthetic always; an image folder under DATA_DIR/datasets with its counts.
+    let folder = server.data.path().join("datasets/tiny");
+    for (split, class, n) in [("train", "a", 3), ("train", "b", 2), ("test", "a", 1)] {
+        std::fs::create_dir_all(folder.join(split).join(class)).unwrap();
+        for i in 0..n {
+            std::fs::write(folder.join(split).join(class).join(format!("{i}.png")), b"x").unwrap();
+        }
+    }
+    std::fs::create_dir_all(server.data.path().join("datasets/not-a-set")).unwrap();
+    let sets: Vec<proard_shared::api::DataSet> =
+        serde_json::from_str(&server.owner("GET", "/api/datasets", None).body).unwrap();
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    assert_eq!((sets[0].spec.as_str(), sets[0].train_images), ("synthetic", 5000));
+    assert!(sets[1].spec.starts_with("folder:") && sets[1].spec.ends_with("tiny"));
+    assert_eq!((sets[1].train_images, sets[1].test_images), (5, 1));
+
+    // The demo's config creates an experiment as it is.
+    let demo = server.owner("GET", "/api/demo/config", None).json();
+    let body = json!({ "name": "demo", "config": demo["config"] }).to_string();
+    let created = server.owner("POST", "/api/experiments", Some(&body));
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.json()["space"], "demo-tiny");
+
+    // The studio's pages are its index.html; files that do not exist are 404s.
+    for page in ["/experiments/3", "/share/abc", "/new"] {
+        let answer = server.call("GET", page, &[], None);
+        assert_eq!(answer.status, 200, "{page}");
+        assert!(answer.body.contains("proard_frontend.js"), "{page}");
+    }
+    for missing in ["/pkg/missing.js", "/x/../y", "/a%2fb"] {
+        assert_eq!(server.call("GET", missing, &[], None).status, 404, "{missing}");
+    }
+}
+
+#[test]
+fn the_browser_reads_every_answer_with_the_shared_types() {
+    use proard_shared::api::{ExperimentDetail, ExperimentSummary, Page, StageMetrics, Student};
+    let server = studio();
+    let id = create(&server, "typed");
+    student(&server, id, Cloud::Proard, 0, 1_000_000, 0.25);
+    student(&server, id, Cloud::Baseline, 0, 1_000_000, 0.2);
+    let parse = |path: &str| {
+        let answer = server.owner("GET", path, None);
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        answer.body
+    };
+    let list: Page<ExperimentSummary> = serde_json::from_str(&parse("/api/experiments")).unwrap();
+    assert_eq!(list.items[0].experiment.id, id);
+    assert_eq!(list.items[0].best_pgd20, Some(0.25));
+    let detail: ExperimentDetail =
+        serde_json::from_str(&parse(&format!("/api/experiments/{id}"))).unwrap();
+    assert_eq!(detail.summary.experiment.name, "typed");
+    let students: Page<Student> =
+        serde_json::from_str(&parse(&format!("/api/experiments/{id}/students?cloud=proard")))
+            .unwrap();
+    assert_eq!(students.total, 1);
+    assert_eq!(students.items[0].cloud, "proard");
+    assert_eq!(students.items[0].record.pgd20, 0.25);
+    let _: Vec<StageMetrics> =
+        serde_json::from_str(&parse(&format!("/api/experiments/{id}/metrics"))).unwrap();
 }

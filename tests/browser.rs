@@ -4,15 +4,20 @@
 //! `tests/browser` — `scripts/test` provides all three, then runs these with `--ignored`.
 
 use std::process::Command;
+use std::time::Duration;
 
+use proard_core::experiment::Cloud;
+use proard_core::experiment::pipeline::demo_config;
+use proard_core::experiment::students::{StudentRecord, StudentSettings, unique_archs};
 use proard_server::routes::ServerConfig;
+use proard_server::worker::{WorkerConfig, run_worker};
 use proard_shared::api::SpaceSummary;
 use proard_shared::preset::{preset, presets};
 use proard_tests::{TestServer, repo_root};
 use serde_json::Value;
 
 /// Runs a page driver of tests/browser against the server and returns what it printed.
-fn drive(script: &str, server: &TestServer) -> Value {
+fn drive(script: &str, server: &TestServer, args: &[&str]) -> Value {
     let root = repo_root();
     assert!(
         root.join("static/pkg/proard_frontend.js").is_file(),
@@ -25,6 +30,7 @@ fn drive(script: &str, server: &TestServer) -> Value {
     let output = Command::new("node")
         .arg(script)
         .arg(server.login_url())
+        .args(args)
         .current_dir(root.join("tests/browser"))
         .output()
         .expect("node runs (scripts/setup installs it)");
@@ -41,7 +47,7 @@ fn drive(script: &str, server: &TestServer) -> Value {
 #[ignore = "needs the built frontend, Chromium and npm packages: run scripts/test"]
 fn presets_page_shows_what_proard_shared_computes() {
     let server = TestServer::start(ServerConfig { static_dir: repo_root().join("static") });
-    let page = drive("spaces_page.mjs", &server);
+    let page = drive("spaces_page.mjs", &server, &[]);
     assert_eq!(page["problems"], serde_json::json!([]), "the page logged errors");
 
     let rows = page["presets"].as_array().expect("preset rows");
@@ -73,4 +79,137 @@ fn presets_page_shows_what_proard_shared_computes() {
     );
     assert_eq!(editor["error"], "stages[0].expand_ratios: choice list must not be empty");
     assert_eq!(editor["loaded"], "21758655492572485851");
+}
+
+/// An experiment that never trains (cancelled at once) with `n` evaluated students per cloud of
+/// `clouds` and, when asked, a teacher. The numbers are fixtures for drawing, spread so that no
+/// two points of a cloud coincide.
+fn fixture(server: &TestServer, name: &str, clouds: &[Cloud], n: usize, teacher: bool) -> i64 {
+    let body = serde_json::json!({ "name": name, "config": demo_config().to_toml() }).to_string();
+    let created = server.owner("POST", "/api/experiments", Some(&body));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_i64().unwrap();
+    assert_eq!(server.owner("POST", &format!("/api/experiments/{id}/cancel"), None).status, 200);
+    let space = demo_config().resolve_space().unwrap();
+    let archs = unique_archs(&space, n, id as u64);
+    let put = |cloud: Cloud, index: usize, arch: &proard_shared::Arch, shift: f64| {
+        let cost = space.subnet(arch).unwrap().cost();
+        let t = index as f64 / n as f64;
+        let record = StudentRecord {
+            index,
+            encoding: space.encode(arch).unwrap(),
+            arch: arch.clone(),
+            macs: cost.macs,
+            params: cost.params,
+            clean: 0.30 + 0.5 * t + shift,
+            fgsm: 0.20 + 0.3 * t + shift,
+            pgd20: 0.10 + 0.3 * t * t + shift,
+            settings: StudentSettings {
+                calibration_images: 64,
+                test_images: 64,
+                seed: 1,
+                fgsm: Default::default(),
+                pgd20: Default::default(),
+            },
+        };
+        server.runtime.block_on(server.store.put_student(id, cloud, &record)).unwrap();
+    };
+    for (i, cloud) in clouds.iter().enumerate() {
+        for (index, arch) in archs.iter().enumerate() {
+            put(*cloud, index, arch, -0.03 * i as f64);
+        }
+    }
+    if teacher {
+        put(Cloud::Teacher, 0, &space.largest_arch(), 0.12);
+    }
+    id
+}
+
+fn total(server: &TestServer, path: &str) -> i64 {
+    let answer = server.owner("GET", path, None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.json()["total"].as_i64().unwrap()
+}
+
+/// The user story in the browser: a config error at its field; the demo created through the
+/// form, progressing live on a real worker; the cloud with every record, hover and selection;
+/// a share link in a fresh context, read-only; the view in the URL through reload and back;
+/// two experiments compared. Screenshots of every page go to target/browser-shots.
+#[test]
+#[ignore = "needs the built frontend, Chromium and npm packages: run scripts/test"]
+fn studio_in_the_browser() {
+    let server = TestServer::start(ServerConfig { static_dir: repo_root().join("static") });
+    let a = fixture(&server, "fixture A: RSLAD", &[Cloud::Proard, Cloud::Baseline], 240, true);
+    let b = fixture(&server, "fixture B: ARD", &[Cloud::Proard], 120, false);
+    let mut worker = WorkerConfig::new(server.data.path().to_owned());
+    worker.poll = Duration::from_millis(200);
+    server.runtime.spawn(run_worker(server.store.clone(), worker));
+
+    let page = server.owner(
+        "GET",
+        &format!("/api/experiments/{a}/students?cloud=proard&sort=pgd20&desc=true&limit=1"),
+        None,
+    );
+    let best = page.json()["items"][0]["record"].clone();
+    let plan = serde_json::json!({
+        "a": a,
+        "b": b,
+        "hover": { "clean": best["clean"], "pgd20": best["pgd20"], "index": best["index"] },
+    });
+    let shots = repo_root().join("target/browser-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let seen = drive("studio.mjs", &server, &[shots.to_str().unwrap(), &plan.to_string()]);
+    assert_eq!(seen["problems"], serde_json::json!([]), "the pages logged errors");
+
+    // The server names the field; the page shows the message there.
+    let error = &seen["config_error"];
+    assert!(error["field_text"].as_str().unwrap().contains("must be at least 1"), "{error}");
+    assert!(error["url"].as_str().unwrap().ends_with("/new?preset=demo"), "{error}");
+
+    // The form created the demo, and its first stage advanced while the page stayed open.
+    let live = &seen["live"];
+    let created = server.owner("GET", &format!("/api/experiments/{}", live["id"]), None).json();
+    assert_eq!(created["name"], "demo from the form");
+    assert_eq!(created["tags"], serde_json::json!(["browser", "demo"]));
+    assert!(live["later"].as_i64() > live["early"].as_i64(), "{live}");
+
+    // Every record of every cloud is a point; hovering the best ProARD student shows its numbers.
+    let cloud = &seen["cloud"];
+    assert_eq!(
+        cloud["points"].as_i64(),
+        Some(total(&server, &format!("/api/experiments/{a}/students?limit=1")))
+    );
+    let tooltip = cloud["tooltip"].as_str().unwrap();
+    let (clean, pgd20) = (best["clean"].as_f64().unwrap(), best["pgd20"].as_f64().unwrap());
+    assert!(tooltip.contains(&format!("clean {clean:.3}")), "{tooltip}");
+    assert!(tooltip.contains(&format!("PGD-20 {pgd20:.3}")), "{tooltip}");
+    let index = best["index"].as_i64().unwrap();
+    assert_eq!(cloud["student"], format!("proard:{index}"));
+    assert_eq!(cloud["selected"], format!("Selected: proard student #{index}"));
+    assert!(
+        cloud["diff_summary"].as_str().unwrap().starts_with("240 archs in both clouds"),
+        "{cloud}"
+    );
+
+    // The share link opens the same view read-only, and refuses writes.
+    let share = &seen["share"];
+    assert_eq!(share["tab"], "Students");
+    assert_eq!(share["selected"], cloud["selected"]);
+    assert_eq!(share["points"], cloud["points"]);
+    assert_eq!(share["write_controls"], 0);
+    assert_eq!(share["read_only_note"], 1);
+    assert_eq!(share["write_status"], 403);
+
+    // Reload keeps the table sorted by PGD-20; back twice returns to the students tab.
+    let history = &seen["history"];
+    assert_eq!(history["after_reload"]["tab"], "Table");
+    assert_eq!(history["after_reload"]["query"]["sort"], "pgd20");
+    assert_eq!(history["after_reload"]["first_row"], format!("proard:{index}"));
+    assert_eq!(history["after_back"]["tab"], "Students");
+    assert_eq!(history["after_back"]["query"]["student"], format!("proard:{index}"));
+
+    let compare = &seen["compare"];
+    assert_eq!(compare["query"]["ids"], format!("{a},{b}"));
+    assert_eq!(compare["rows"], 2);
+    assert_eq!(compare["points"].as_i64(), Some(240 + 120));
 }

@@ -148,3 +148,118 @@ pub struct Epoch {
     pub seconds: f64,
     pub validation: Vec<GridPoint>,
 }
+
+/// One page of a list and how many items match in all.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// An experiment in the list: the stored row, progress and best students.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentSummary {
+    #[serde(flatten)]
+    pub experiment: Experiment,
+    /// Jobs done over jobs.
+    pub progress: f64,
+    /// The best ProARD student on clean and on PGD-20 accuracy so far.
+    pub best_clean: Option<f64>,
+    pub best_pgd20: Option<f64>,
+}
+
+/// A stage with its estimated time left (from its pace so far).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageView {
+    #[serde(flatten)]
+    pub stage: Stage,
+    pub eta_seconds: Option<f64>,
+}
+
+/// One experiment with its stages (`GET /api/experiments/{id}`; the server adds its jobs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentDetail {
+    #[serde(flatten)]
+    pub summary: ExperimentSummary,
+    pub stages: Vec<StageView>,
+}
+
+/// The curves of one training stage (`GET /api/experiments/{id}/metrics`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageMetrics {
+    pub stage: String,
+    /// Every k-th step of the stage (k = 1 for short stages) and its last.
+    pub steps: Vec<Step>,
+    pub epochs: Vec<Epoch>,
+}
+
+/// An evaluated student as the browser reads it (`GET /api/experiments/{id}/students`); the
+/// server's record also carries the encoding and every evaluation setting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Student {
+    pub experiment_id: i64,
+    /// proard | baseline | teacher
+    pub cloud: String,
+    pub record: StudentValues,
+}
+
+/// What was measured on one student.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudentValues {
+    /// Position in the seeded arch sample (the same arch in the ProARD and baseline clouds).
+    pub index: usize,
+    pub arch: Arch,
+    pub macs: u64,
+    pub params: u64,
+    pub clean: f64,
+    pub fgsm: f64,
+    pub pgd20: f64,
+}
+
+/// Who the caller is (`GET /api/access`): the owner (studio token) or a share link's holder,
+/// who may read one experiment and opens the view saved with the link.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum AccessInfo {
+    Owner,
+    Share { experiment: i64, view: serde_json::Value },
+}
+
+/// A new share link (`POST /api/experiments/{id}/shares`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShareLink {
+    pub id: i64,
+    pub token: String,
+    pub url: String,
+}
+
+/// Every error the API answers: what is wrong and, for a config, the field it is about
+/// (`teacher.epochs`, `phases[1].learning_rate`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// The training objectives an experiment can choose, each with its papers' default
+/// hyper-parameters (`GET /api/methods`), for the new-experiment form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Methods {
+    /// Adversarial training of the teacher: `method` → its default config object.
+    pub teacher: Vec<(String, serde_json::Value)>,
+    /// Robustness distillation of the supernet.
+    pub distillation: Vec<(String, serde_json::Value)>,
+}
+
+/// A data set the server can train on (`GET /api/datasets`), for the new-experiment form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataSet {
+    /// What a config's `data` says (`synthetic`, `cifar10:/srv/data/cifar10`).
+    pub spec: String,
+    pub description: String,
+    pub train_images: usize,
+    pub test_images: usize,
+}

@@ -17,6 +17,7 @@
 //! * [`phase`] — progressive-shrinking phases: allowed choices, reference table, validation grid;
 //! * [`channels`] — the reference's channel rounding;
 //! * [`display`] — number formatting shared by CLI and studio;
+//! * [`schedule`] — the learning rate per step (the studio previews it);
 //! * [`search`] — arch search: NSGA-II over genomes under a MACs budget;
 //! * [`predictor`] — the accuracy–robustness MLP (feature `predictor`, Burn);
 //! * [`weights_header`] — the self-describing metadata of safetensors weights files;
@@ -35,6 +36,7 @@ pub mod phase;
 #[cfg(feature = "predictor")]
 pub mod predictor;
 pub mod preset;
+pub mod schedule;
 pub mod search;
 pub mod space;
 pub mod subnet;

@@ -26,3 +26,39 @@ export async function withPage(run) {
     rmSync(profile, { recursive: true, force: true });
   }
 }
+
+// A browser for tests that need several contexts (a share link opened in a fresh one). Every
+// page's console errors and page errors land in `problems`, except network errors the test
+// says it expects at that moment (`allow(/status of 403/)`).
+export async function withBrowser(run) {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+  const problems = [];
+  let allowed = null;
+  const watch = (page) => {
+    page.on("console", (msg) => {
+      if (msg.type() !== "error") return;
+      if (allowed && allowed.test(msg.text())) return;
+      problems.push(`console (${page.url()}): ${msg.text()}`);
+    });
+    page.on("pageerror", (err) => problems.push(`page error (${page.url()}): ${err.message}`));
+    return page;
+  };
+  const newPage = async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    return watch(await context.newPage());
+  };
+  const allow = (pattern) => { allowed = pattern; };
+  try {
+    const result = await run({ newPage, allow });
+    return { ...result, problems };
+  } finally {
+    await browser.close();
+  }
+}

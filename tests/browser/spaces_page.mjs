@@ -6,6 +6,7 @@ import { withPage } from "./chromium.mjs";
 const url = process.argv[2];
 const result = await withPage(async (page) => {
   await page.goto(url);
+  await page.goto(new URL("/spaces", url).href);
   await page.waitForSelector("tr.preset", { timeout: 30_000 });
   const presets = await page.$$eval("tr.preset", (rows) =>
     rows.map((row) => {

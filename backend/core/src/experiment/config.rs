@@ -462,15 +462,22 @@ impl ExperimentConfig {
             ));
         }
         for (i, phase) in self.phases(space.family()).iter().enumerate() {
-            let field = format!("phases[{i}] ({})", phase.name);
+            let field = format!("phases[{i}]");
+            let name = &phase.name;
             space
                 .phase_genes(&phase.choices)
-                .map_err(|e| invalid(format!("{field}.choices"), e.to_string()))?;
+                .map_err(|e| invalid(format!("{field}.choices"), format!("phase `{name}`: {e}")))?;
             if phase.subnets_per_step == 0 {
-                return Err(invalid(format!("{field}.subnets_per_step"), "must be at least 1"));
+                return Err(invalid(
+                    format!("{field}.subnets_per_step"),
+                    format!("phase `{name}`: must be at least 1"),
+                ));
             }
             if phase.epochs + phase.warmup_epochs == 0 {
-                return Err(invalid(format!("{field}.epochs"), "a phase needs at least one epoch"));
+                return Err(invalid(
+                    format!("{field}.epochs"),
+                    format!("phase `{name}` needs at least one epoch"),
+                ));
             }
         }
         if self.baseline.subnets_per_step == 0 {

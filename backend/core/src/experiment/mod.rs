@@ -15,7 +15,6 @@ pub mod layout;
 pub mod lock;
 pub mod pipeline;
 pub mod report;
-pub mod schedule;
 pub mod students;
 pub mod train;
 pub mod validate;

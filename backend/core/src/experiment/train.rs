@@ -25,12 +25,12 @@ use super::events::{Events, StageStart};
 use super::journal::Journal;
 use super::layout::StageLayout;
 use super::lock::OutputLock;
-use super::schedule::learning_rate;
 use super::validate::{GridResult, Validator};
 use crate::data::loader::{Loader, LoaderConfig};
 use crate::data::{ImageSet, Split, stream_seed};
 use crate::model::{Network, Supernet, View, weights};
 use crate::objective::{Batch, CiardState, Nets, Objective, ObjectiveConfig, Progress};
+use proard_shared::schedule::learning_rate;
 
 /// Random streams of a stage, besides the seed and the stage index.
 const STEP_STREAM: u64 = 11;

@@ -183,6 +183,24 @@ pub struct Objective {
 }
 
 impl ObjectiveConfig {
+    /// Every objective with its paper's default hyper-parameters: the teacher's adversarial
+    /// training objectives first (those that need no teacher), then the distillation methods.
+    pub fn all_defaults() -> Vec<ObjectiveConfig> {
+        use ObjectiveConfig::*;
+        vec![
+            Trades(Default::default()),
+            Sat(Default::default()),
+            Mart(Default::default()),
+            Rslad(Default::default()),
+            Ard(Default::default()),
+            IadI(Default::default()),
+            AdaAd(Default::default()),
+            AdaIad(Default::default()),
+            Dard(Default::default()),
+            Ciard(Default::default()),
+        ]
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             ObjectiveConfig::Sat(_) => "sat",

@@ -1,11 +1,14 @@
 //! The API's gate: the studio token (bearer header or the login cookie) or a share token
-//! (bearer header), checked before any handler runs; writes with the cookie must come from the
+//! (bearer header, or `access_token` on an event stream), checked before any handler runs; writes with the cookie must come from the
 //! studio's own origin.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Json};
+
+use proard_shared::api::AccessInfo;
 
 use super::{ApiError, ApiQuery, AppState};
 use crate::access::{same_token, token_hash};
@@ -46,6 +49,22 @@ impl Access {
     }
 }
 
+/// A browser's `EventSource` cannot send headers, so an event stream (a read) may carry its
+/// token as the `access_token` query parameter (RFC 6750 §2.3), as a share link's page does.
+fn stream_token(request: &Request) -> Option<String> {
+    if request.method() != Method::GET || !request.uri().path().ends_with("/events") {
+        return None;
+    }
+    let query = request.uri().query()?;
+    url_form(query).find(|(name, _)| name == "access_token").map(|(_, value)| value)
+}
+
+/// The `name=value` pairs of a query string, percent-decoded.
+fn url_form(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
@@ -78,7 +97,7 @@ pub async fn authorize(
     next: Next,
 ) -> Result<Response, ApiError> {
     let headers = request.headers();
-    let access = if let Some(token) = bearer(headers) {
+    let access = if let Some(token) = bearer(headers).or(stream_token(&request).as_deref()) {
         if same_token(token, &state.token) {
             Access::Owner
         } else {
@@ -117,6 +136,14 @@ fn unauthorized(message: &str) -> ApiError {
 #[derive(serde::Deserialize)]
 pub struct Login {
     token: String,
+}
+
+/// `GET /api/access`: who the caller is, and for a share link the experiment and view it opens.
+pub async fn whoami(Extension(access): Extension<Access>) -> Json<AccessInfo> {
+    Json(match access {
+        Access::Owner => AccessInfo::Owner,
+        Access::Share { experiment, view } => AccessInfo::Share { experiment, view },
+    })
 }
 
 /// `/login?token=…`: the studio token becomes an HttpOnly, SameSite=Strict cookie.

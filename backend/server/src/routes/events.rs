@@ -25,6 +25,9 @@ const POLL: Duration = Duration::from_millis(200);
 pub struct From {
     /// Start after this event id (as `Last-Event-ID` does); new events only by default.
     after: Option<i64>,
+    /// The token, for clients that cannot send headers (read by the API's gate).
+    #[serde(rename = "access_token")]
+    _access_token: Option<String>,
 }
 
 pub async fn experiment(

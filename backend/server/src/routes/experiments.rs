@@ -11,22 +11,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use proard_core::experiment::ExperimentConfig;
 use proard_core::experiment::config::ConfigError;
-use proard_shared::api::{Epoch, Experiment, Stage, Step};
+use proard_shared::api::{
+    Experiment, ExperimentDetail, ExperimentSummary, Page, StageMetrics, StageView,
+};
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 
 use super::{Access, ApiError, ApiJson, ApiPath, ApiQuery, AppState, parse_id};
 use crate::store::experiments::{CreateError, ExperimentQuery, NewExperiment};
 use crate::store::queue::Job;
-
-/// One page of a list and how many items match in all.
-#[derive(Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub total: i64,
-    pub offset: i64,
-    pub limit: i64,
-}
 
 /// Most items one page holds.
 pub const MAX_PAGE: i64 = 10_000;
@@ -48,23 +41,11 @@ pub fn page_bounds(
     Ok((offset, limit))
 }
 
-/// An experiment in the list: the stored row, progress and best students.
-#[derive(Serialize)]
-pub struct Summary {
-    #[serde(flatten)]
-    experiment: Experiment,
-    /// Jobs done over jobs.
-    progress: f64,
-    /// The best ProARD student on clean and on PGD-20 accuracy so far.
-    best_clean: Option<f64>,
-    best_pgd20: Option<f64>,
-}
-
-async fn summary(state: &AppState, experiment: Experiment) -> Result<Summary, ApiError> {
+async fn summary(state: &AppState, experiment: Experiment) -> Result<ExperimentSummary, ApiError> {
     let jobs = state.store.jobs(experiment.id).await?;
     let done = jobs.iter().filter(|j| j.status == proard_shared::api::Status::Done).count();
     let (best_clean, best_pgd20) = state.store.best_students(experiment.id).await?;
-    Ok(Summary {
+    Ok(ExperimentSummary {
         progress: done as f64 / jobs.len().max(1) as f64,
         experiment,
         best_clean,
@@ -92,7 +73,7 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Page<Summary>>, ApiError> {
+) -> Result<Json<Page<ExperimentSummary>>, ApiError> {
     access.owner()?;
     let (offset, limit) = page_bounds(query.offset, query.limit, 50)?;
     let status = query.status.map(|s| s.parse()).transpose().map_err(ApiError::bad_request)?;
@@ -185,19 +166,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(state.store.create_experiment(&new).await?)))
 }
 
-/// A stage with its estimated time left (from its pace so far).
-#[derive(Serialize)]
-pub struct StageView {
-    #[serde(flatten)]
-    stage: Stage,
-    eta_seconds: Option<f64>,
-}
-
+/// The experiment and its stages, with its jobs.
 #[derive(Serialize)]
 pub struct Detail {
     #[serde(flatten)]
-    summary: Summary,
-    stages: Vec<StageView>,
+    detail: ExperimentDetail,
     jobs: Vec<Job>,
 }
 
@@ -236,7 +209,8 @@ pub async fn get(
         })
         .collect();
     let jobs = state.store.jobs(id).await?;
-    Ok(Json(Detail { summary: summary(&state, experiment).await?, stages, jobs }))
+    let summary = summary(&state, experiment).await?;
+    Ok(Json(Detail { detail: ExperimentDetail { summary, stages }, jobs }))
 }
 
 #[derive(Deserialize)]
@@ -333,14 +307,6 @@ pub struct MetricsQuery {
     stage: Option<String>,
     /// At most this many steps per stage, evenly spaced, the last always kept (1000).
     points: Option<usize>,
-}
-
-#[derive(Serialize)]
-pub struct StageMetrics {
-    stage: String,
-    /// Every k-th step of the stage (k = 1 for short stages) and its last.
-    steps: Vec<Step>,
-    epochs: Vec<Epoch>,
 }
 
 pub async fn metrics(

@@ -7,8 +7,10 @@
 //! over 1 MiB — is a 4xx with `{"error": "…"}` naming it, never a 500.
 
 mod auth;
+mod datasets;
 mod events;
 mod experiments;
+mod methods;
 mod shares;
 mod spaces;
 mod students;
@@ -57,9 +59,13 @@ pub struct ServerConfig {
 /// The application's routes.
 pub fn router(config: &ServerConfig, state: AppState) -> Router {
     let api = Router::new()
+        .route("/access", get(auth::whoami))
+        .route("/methods", get(methods::list))
+        .route("/datasets", get(datasets::list))
         .route("/spaces", get(spaces::list))
         .route("/spaces/{name}", get(spaces::show))
         .route("/spaces/{name}/config", get(spaces::default_config))
+        .route("/demo/config", get(spaces::demo_config))
         .route("/experiments", get(experiments::list).post(experiments::create))
         .route(
             "/experiments/{id}",
@@ -84,8 +90,28 @@ pub fn router(config: &ServerConfig, state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .route("/login", get(auth::login))
-        .fallback_service(ServeDir::new(&config.static_dir))
+        .fallback_service(
+            ServeDir::new(&config.static_dir).fallback(studio_page(&config.static_dir)),
+        )
         .with_state(state)
+}
+
+/// The studio routes in the browser (`/experiments/3`, `/share/…`): a path that names no file is
+/// one of its pages, answered with `index.html`. A path that looks like a file (a dot in its last
+/// segment) or climbs (`..`, encoded or not) is a 404.
+fn studio_page(static_dir: &std::path::Path) -> axum::routing::MethodRouter {
+    let index = static_dir.join("index.html");
+    get(move |uri: axum::http::Uri| async move {
+        let path = uri.path();
+        let last = path.rsplit('/').next().unwrap_or_default();
+        if last.contains('.') || path.contains("..") || path.contains('%') {
+            return Err(StatusCode::NOT_FOUND);
+        }
+        match tokio::fs::read_to_string(&index).await {
+            Ok(page) => Ok(axum::response::Html(page)),
+            Err(_) => Err(StatusCode::NOT_FOUND),
+        }
+    })
 }
 
 async fn not_found(request: Request) -> ApiError {

@@ -1,4 +1,5 @@
-//! Search spaces and the default experiment config of each, for the new-experiment form.
+//! Search spaces and the default experiment config of each (and the demo's), for the
+//! new-experiment form.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -27,14 +28,22 @@ pub async fn show(ApiPath(name): ApiPath<String>) -> Result<Json<SpaceSummary>, 
     Ok(Json(SpaceSummary::of(&named(&name)?)))
 }
 
+/// The built-in demo (a tiny space on the synthetic set, minutes on a CPU), as TOML and JSON.
+pub async fn demo_config() -> Json<serde_json::Value> {
+    config_answer(&proard_core::experiment::pipeline::demo_config())
+}
+
+fn config_answer(config: &ExperimentConfig) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "toml": config.to_toml(),
+        "config": serde_json::to_value(config).expect("configs serialise"),
+    }))
+}
+
 /// The reference's default experiment for a preset, as TOML and as JSON.
 pub async fn default_config(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let space = named(&name)?;
-    let config = ExperimentConfig::for_space(SpaceRef::Named(name), space.family());
-    Ok(Json(serde_json::json!({
-        "toml": config.to_toml(),
-        "config": serde_json::to_value(&config).expect("configs serialise"),
-    })))
+    Ok(config_answer(&ExperimentConfig::for_space(SpaceRef::Named(name), space.family())))
 }

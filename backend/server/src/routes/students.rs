@@ -7,7 +7,9 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use super::experiments::{Page, experiment_id, page_bounds};
+use proard_shared::api::Page;
+
+use super::experiments::{experiment_id, page_bounds};
 use super::{Access, ApiError, ApiPath, ApiQuery, AppState};
 use crate::store::students::{StoredStudent, StudentQuery};
 

@@ -16,11 +16,8 @@ fn grouped(decimal: &str) -> String {
 pub fn SpacesPage() -> impl IntoView {
     let summaries: Vec<SpaceSummary> = presets().iter().map(SpaceSummary::of).collect();
     view! {
-        <header>
-            <h1>"ProARD Studio"</h1>
-            <p class="tagline">"Search spaces of once-for-all robust supernets"</p>
-        </header>
-        <main>
+        <section class="page">
+            <h1>"Search spaces"</h1>
             <section>
                 <h2>"Presets"</h2>
                 <p class="note">
@@ -43,7 +40,7 @@ pub fn SpacesPage() -> impl IntoView {
                 </table>
             </section>
             <SpaceEditor />
-        </main>
+        </section>
     }
 }
 

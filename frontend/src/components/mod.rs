@@ -1,0 +1,13 @@
+//! Pieces several pages use.
+//!
+//! * [`cloud`] — the interactive scatter of students (canvas: 10 000 points pan, zoom, hover);
+//! * [`line_chart`] — curves over steps or epochs (SVG, one path per series);
+//! * [`ticks`] — axis ticks at round numbers;
+//! * [`stages`] — an experiment's stages on a time line with progress and ETA;
+//! * [`status`] — the status badge.
+
+pub mod cloud;
+pub mod line_chart;
+pub mod stages;
+pub mod status;
+pub mod ticks;
