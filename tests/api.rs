@@ -425,6 +425,20 @@ fn tokens_cookies_origins_and_share_links() {
         200
     );
     assert_eq!(agent.get(&server.url("/login?token=wrong")).call().unwrap().status(), 401);
+    // The login lands on a page of this studio, never on another site.
+    let token = &server.token;
+    let to = |next: &str| {
+        let url = server.url(&format!("/login?token={token}&next={next}"));
+        let answer = agent.get(&url).call().unwrap();
+        (
+            answer.status().as_u16(),
+            answer.headers().get("location").map(|l| l.to_str().unwrap().to_owned()),
+        )
+    };
+    assert_eq!(to("/experiments/1"), (303, Some("/experiments/1".to_owned())));
+    for away in ["//evil.example/", "https://evil.example/", "%2F%2Fevil.example"] {
+        assert_eq!(to(away).0, 400, "{away}");
+    }
 
     // A share link: read-only, one experiment, its view.
     let view = json!({ "view": { "tab": "clouds", "selected": 3 } }).to_string();
@@ -790,6 +804,11 @@ fn the_browser_reads_every_answer_with_the_shared_types() {
     assert_eq!(students.total, 1);
     assert_eq!(students.items[0].cloud, "proard");
     assert_eq!(students.items[0].record.pgd20, 0.25);
+    let compact = server
+        .owner("GET", &format!("/api/experiments/{id}/students?cloud=proard&compact=true"), None)
+        .json();
+    assert_eq!(serde_json::from_value::<Page<Student>>(compact.clone()).unwrap(), students);
+    assert!(compact["items"][0]["record"].get("encoding").is_none(), "{compact}");
     let _: Vec<StageMetrics> =
         serde_json::from_str(&parse(&format!("/api/experiments/{id}/metrics"))).unwrap();
 }

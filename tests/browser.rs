@@ -6,9 +6,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use proard_core::experiment::Cloud;
+use proard_core::experiment::config::SpaceRef;
 use proard_core::experiment::pipeline::demo_config;
 use proard_core::experiment::students::{StudentRecord, StudentSettings, unique_archs};
+use proard_core::experiment::{Cloud, ExperimentConfig};
 use proard_server::routes::ServerConfig;
 use proard_server::worker::{WorkerConfig, run_worker};
 use proard_shared::api::SpaceSummary;
@@ -85,13 +86,25 @@ fn presets_page_shows_what_proard_shared_computes() {
 /// `clouds` and, when asked, a teacher. The numbers are fixtures for drawing, spread so that no
 /// two points of a cloud coincide.
 fn fixture(server: &TestServer, name: &str, clouds: &[Cloud], n: usize, teacher: bool) -> i64 {
-    let body = serde_json::json!({ "name": name, "config": demo_config().to_toml() }).to_string();
+    fixture_in(server, &demo_config(), name, clouds, n, teacher)
+}
+
+fn fixture_in(
+    server: &TestServer,
+    config: &ExperimentConfig,
+    name: &str,
+    clouds: &[Cloud],
+    n: usize,
+    teacher: bool,
+) -> i64 {
+    let body = serde_json::json!({ "name": name, "config": config.to_toml() }).to_string();
     let created = server.owner("POST", "/api/experiments", Some(&body));
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.json()["id"].as_i64().unwrap();
     assert_eq!(server.owner("POST", &format!("/api/experiments/{id}/cancel"), None).status, 200);
-    let space = demo_config().resolve_space().unwrap();
+    let space = config.resolve_space().unwrap();
     let archs = unique_archs(&space, n, id as u64);
+    assert_eq!(archs.len(), n, "the space has fewer than {n} subnets");
     let put = |cloud: Cloud, index: usize, arch: &proard_shared::Arch, shift: f64| {
         let cost = space.subnet(arch).unwrap().cost();
         let t = index as f64 / n as f64;
@@ -143,6 +156,8 @@ fn studio_in_the_browser() {
     let b = fixture(&server, "fixture B: ARD", &[Cloud::Proard], 120, false);
     let mut worker = WorkerConfig::new(server.data.path().to_owned());
     worker.poll = Duration::from_millis(200);
+    // Short leases: the worker hears a cancel within half a second.
+    worker.lease = Duration::from_secs(2);
     server.runtime.spawn(run_worker(server.store.clone(), worker));
 
     let page = server.owner(
@@ -212,4 +227,37 @@ fn studio_in_the_browser() {
     assert_eq!(compare["query"]["ids"], format!("{a},{b}"));
     assert_eq!(compare["rows"], 2);
     assert_eq!(compare["points"].as_i64(), Some(240 + 120));
+
+    // The worker's job stops before the server's runtime does.
+    let demo = live["id"].as_i64().unwrap();
+    assert_eq!(server.owner("POST", &format!("/api/experiments/{demo}/cancel"), None).status, 200);
+    let started = std::time::Instant::now();
+    loop {
+        let detail = server.owner("GET", &format!("/api/experiments/{demo}"), None).json();
+        let running = detail["jobs"].as_array().unwrap().iter().any(|j| j["status"] == "running");
+        if !running {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the job did not stop: {detail}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A benchmark, not a check of speed: the studio's first paint and a 10 001-point cloud (draw,
+/// zoom, hover) in headless Chromium, printed with `--nocapture`
+/// (`cargo test --test browser ten_thousand -- --ignored --nocapture`). As a test it checks that
+/// every point is drawn and nothing logs an error.
+#[test]
+#[ignore = "needs the built frontend, Chromium and npm packages: run scripts/test"]
+fn ten_thousand_point_cloud() {
+    let server = TestServer::start(ServerConfig { static_dir: repo_root().join("static") });
+    let space = preset("resnet-mini").unwrap();
+    let config = ExperimentConfig::for_space(SpaceRef::Named("resnet-mini".into()), space.family());
+    let clouds = [Cloud::Proard, Cloud::Baseline];
+    let id = fixture_in(&server, &config, "10 000 students", &clouds, 5000, true);
+    let points = total(&server, &format!("/api/experiments/{id}/students?limit=1"));
+    assert_eq!(points, 10_001);
+    let seen = drive("cloud_bench.mjs", &server, &[&id.to_string(), &points.to_string()]);
+    assert_eq!(seen["problems"], serde_json::json!([]), "the pages logged errors");
+    println!("{}", serde_json::to_string_pretty(&seen).unwrap());
 }

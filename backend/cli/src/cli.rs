@@ -563,14 +563,14 @@ fn serve(
         demo,
         worker: WorkerCommand { program, args },
     };
-    runtime()?.block_on(serve_studio(config, |local, token| {
+    runtime()?.block_on(serve_studio(config, |local, login| {
         // The first line on stdout is the address; scripts and tests read it. The second is
         // the login URL (like Jupyter's): it sets the cookie the studio's page uses. A reader
         // that took the address and closed the pipe does not stop the server (println! would
         // panic on the broken pipe).
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "serving http://{local}/")
-            .and_then(|()| writeln!(out, "log in at http://{local}/login?token={token}"))
+            .and_then(|()| writeln!(out, "log in at http://{local}{login}"))
             .and_then(|()| out.flush());
         Ok(())
     }))

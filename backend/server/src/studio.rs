@@ -62,8 +62,8 @@ pub async fn queue_demo(store: &Store, shards: usize) -> anyhow::Result<Option<i
     Ok(Some(store.create_experiment(&demo).await?.id))
 }
 
-/// Serves until Ctrl-C or SIGTERM; `listening` gets the bound address and the studio token
-/// first.
+/// Serves until Ctrl-C or SIGTERM; `listening` first gets the bound address and the login path
+/// (`/login?token=…`, landing on the demo when this start queued it).
 pub async fn serve_studio(
     config: StudioConfig,
     listening: impl FnOnce(SocketAddr, &str) -> std::io::Result<()>,
@@ -71,16 +71,18 @@ pub async fn serve_studio(
     let store = open_store(config.database.as_deref(), &config.data_dir).await?;
     let token = studio_token(&config.data_dir)
         .with_context(|| format!("creating the studio token in {}", config.data_dir.display()))?;
+    let mut login = format!("/login?token={token}");
     if config.demo
         && let Some(id) = queue_demo(&store, config.workers).await?
     {
         tracing::info!("the store was empty: queued the demo as experiment {id}");
+        login += &format!("&next=/experiments/{id}");
     }
     let workers = Workers::start(&config.worker, config.workers);
     let listener = routes::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
-    listening(listener.local_addr()?, &token)?;
+    listening(listener.local_addr()?, &login)?;
     let (streams, shutdown) = tokio::sync::watch::channel(false);
     let state = AppState { store: store.clone(), data_dir: config.data_dir, token, shutdown };
     let router = routes::router(&ServerConfig { static_dir: config.static_dir }, state);

@@ -3,12 +3,13 @@
 
 use leptos::prelude::*;
 use leptos_router::components::A;
-use proard_shared::api::{ExperimentDetail, Page, StageMetrics, Student};
+use proard_shared::api::{ExperimentDetail, StageMetrics, Student};
 
 use crate::api;
 use crate::clouds::front;
 use crate::components::cloud::{Cloud, Marker, Point, Series};
 use crate::components::line_chart::{Line, LineChart};
+use crate::pages::experiment::all_students;
 use crate::pages::experiments::accuracy;
 use crate::url_state::{query, query_setter};
 
@@ -16,7 +17,7 @@ use crate::url_state::{query, query_setter};
 const PALETTE: [&str; 8] =
     ["#1f6fd1", "#e8710a", "#2ca02c", "#c0182a", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 struct Run {
     detail: ExperimentDetail,
     students: Vec<Student>,
@@ -26,11 +27,7 @@ struct Run {
 async fn load(id: i64) -> Result<Run, api::ApiError> {
     Ok(Run {
         detail: api::get(&format!("/api/experiments/{id}")).await?,
-        students: api::get::<Page<Student>>(&format!(
-            "/api/experiments/{id}/students?cloud=proard&limit=10000"
-        ))
-        .await?
-        .items,
+        students: all_students(id, "&cloud=proard").await?,
         metrics: api::get(&format!("/api/experiments/{id}/metrics?points=2")).await?,
     })
 }
@@ -59,8 +56,8 @@ pub fn ComparePage() -> impl IntoView {
             Ok::<_, api::ApiError>(runs)
         }
     });
-    let loaded = Signal::derive(move || runs.get().and_then(Result::ok).unwrap_or_default());
-    let clouds = Signal::derive(move || {
+    let loaded = Memo::new(move |_| runs.get().and_then(Result::ok).unwrap_or_default());
+    let clouds = Memo::new(move |_| {
         loaded
             .get()
             .iter()
@@ -84,7 +81,7 @@ pub fn ComparePage() -> impl IntoView {
             })
             .collect::<Vec<_>>()
     });
-    let fronts = Signal::derive(move || {
+    let fronts = Memo::new(move |_| {
         loaded
             .get()
             .iter()
@@ -107,7 +104,7 @@ pub fn ComparePage() -> impl IntoView {
             })
             .collect::<Vec<_>>()
     });
-    let validation = Signal::derive(move || {
+    let validation = Memo::new(move |_| {
         loaded
             .get()
             .iter()

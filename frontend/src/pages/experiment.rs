@@ -30,8 +30,26 @@ pub fn ExperimentPage() -> impl IntoView {
     }
 }
 
-/// Most students one cloud request fetches (the API's page limit).
-const ALL: usize = 10_000;
+/// Most students one request fetches (the API's page limit).
+const PAGE: usize = 10_000;
+
+/// Every student of an experiment (`filter`: more query, e.g. `&cloud=proard`), page by page,
+/// without the encodings and settings the charts do not read.
+pub async fn all_students(id: i64, filter: &str) -> Result<Vec<Student>, api::ApiError> {
+    let mut all = Vec::new();
+    loop {
+        let path = format!(
+            "/api/experiments/{id}/students?compact=true&limit={PAGE}&offset={}{filter}",
+            all.len()
+        );
+        let page = api::get::<Page<Student>>(&path).await?;
+        let last = page.items.len() < PAGE || all.len() + page.items.len() >= page.total as usize;
+        all.extend(page.items);
+        if last {
+            return Ok(all);
+        }
+    }
+}
 
 #[component]
 pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
@@ -65,11 +83,7 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
     let students = LocalResource::new(move || {
         student_changed.track();
         stage_changed.track();
-        async move {
-            api::get::<Page<Student>>(&format!("/api/experiments/{id}/students?limit={ALL}"))
-                .await
-                .map(|page| page.items)
-        }
+        all_students(id, "")
     });
     let tab = query("tab");
     let set = query_setter();
@@ -84,15 +98,14 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
             }
         }
     };
-    let students_list =
-        Signal::derive(move || students.get().and_then(Result::ok).unwrap_or_default());
+    let students_list = Memo::new(move |_| students.get().and_then(Result::ok).unwrap_or_default());
     view! {
         <section class="page experiment" data-id=id>
             {move || detail.get().map(|answer| match answer {
                 Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 Ok(d) => view! { <Head detail=d read_only=read_only /> }.into_any(),
             })}
-            <StageTimeline stages=Signal::derive(move || {
+            <StageTimeline stages=Memo::new(move |_| {
                 detail.get().and_then(Result::ok).map(|d| d.stages).unwrap_or_default()
             }) />
             <nav class="tabs">
@@ -213,8 +226,8 @@ fn StudentsTab(#[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView {
     let selected = query("student");
     let set = query_setter();
     let select = Callback::new(move |key: String| set(&[("student", key)], false));
-    let cloud = Signal::derive(move || students.with(|s| clouds::accuracy_cloud(s, "")));
-    let fronts = Signal::derive(move || {
+    let cloud = Memo::new(move |_| students.with(|s| clouds::accuracy_cloud(s, "")));
+    let fronts = Memo::new(move |_| {
         students.with(|s| {
             clouds::macs_front(
                 s,
@@ -223,9 +236,8 @@ fn StudentsTab(#[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView {
         })
     });
     let diffs = Memo::new(move |_| students.with(|s| clouds::differences(s).len()));
-    let diff_series = Signal::derive(move || {
-        students.with(|s| clouds::difference_series(&clouds::differences(s)))
-    });
+    let diff_series =
+        Memo::new(move |_| students.with(|s| clouds::difference_series(&clouds::differences(s))));
     let diff_summary = move || {
         students.with(|s| {
             let d = clouds::differences(s);
@@ -284,13 +296,13 @@ fn StudentsTab(#[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView {
 fn Training(metrics: LocalResource<Result<Vec<StageMetrics>, api::ApiError>>) -> impl IntoView {
     let stage = query("stage");
     let set = query_setter();
-    let all = Signal::derive(move || metrics.get().and_then(Result::ok).unwrap_or_default());
+    let all = Memo::new(move |_| metrics.get().and_then(Result::ok).unwrap_or_default());
     let current = Memo::new(move |_| {
         let all = all.get();
         let wanted = stage.get();
         all.iter().find(|m| m.stage == wanted).or(all.last()).cloned()
     });
-    let loss = Signal::derive(move || {
+    let loss = Memo::new(move |_| {
         current
             .get()
             .map(|m| {
@@ -303,7 +315,7 @@ fn Training(metrics: LocalResource<Result<Vec<StageMetrics>, api::ApiError>>) ->
             })
             .unwrap_or_default()
     });
-    let lr = Signal::derive(move || {
+    let lr = Memo::new(move |_| {
         current
             .get()
             .map(|m| {
@@ -316,7 +328,7 @@ fn Training(metrics: LocalResource<Result<Vec<StageMetrics>, api::ApiError>>) ->
             })
             .unwrap_or_default()
     });
-    let validation = Signal::derive(move || {
+    let validation = Memo::new(move |_| {
         let Some(m) = current.get() else { return Vec::new() };
         let validated: Vec<_> = m.epochs.iter().filter(|e| !e.validation.is_empty()).collect();
         let mean = |pick: fn(&proard_shared::api::GridPoint) -> f64| {
@@ -363,6 +375,7 @@ fn Training(metrics: LocalResource<Result<Vec<StageMetrics>, api::ApiError>>) ->
             <LineChart lines=lr x_label="step" y_label="learning rate" id="lr-chart" />
         </div>
         <h2>"Validation grid"</h2>
+        <div class="two">
         <LineChart lines=validation x_label="epoch" y_label="accuracy" id="validation-chart" />
         {move || current.get().map(|m| view! {
             <table class="data"><thead><tr><th>"epoch"</th><th class="num">"steps"</th><th class="num">"mean loss"</th><th class="num">"seconds"</th><th>"grid (clean / PGD-20)"</th></tr></thead>
@@ -371,6 +384,7 @@ fn Training(metrics: LocalResource<Result<Vec<StageMetrics>, api::ApiError>>) ->
                 <td>{e.validation.iter().map(|g| format!("{:.3} / {:.3}", g.clean, g.pgd20)).collect::<Vec<_>>().join(" · ")}</td></tr>
             }).collect_view()}</tbody></table>
         })}
+        </div>
     }
 }
 

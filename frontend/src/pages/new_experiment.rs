@@ -595,7 +595,7 @@ pub fn NewExperimentPage() -> impl IntoView {
         });
     };
     let summary = move || form.config.with(space_summary);
-    let preview = Signal::derive(move || {
+    let preview = Memo::new(move |_| {
         let datasets = form.datasets.get().unwrap_or_default();
         form.config.with(|c| schedule(c, &datasets))
     });
@@ -624,7 +624,7 @@ pub fn NewExperimentPage() -> impl IntoView {
             }}</p>
             <h2>"Schedule"</h2>
             <p class="note" id="schedule-summary">{move || preview.get().1}</p>
-            <LineChart lines=Signal::derive(move || preview.get().0) x_label="step" y_label="learning rate" id="schedule-chart" />
+            <LineChart lines=Memo::new(move |_| preview.get().0) x_label="step" y_label="learning rate" id="schedule-chart" />
             <h2>"Config"</h2>
             <div class="config-form" id="config-form">
                 {move || {

@@ -134,8 +134,11 @@ fn unauthorized(message: &str) -> ApiError {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Login {
     token: String,
+    /// The studio page to land on (`/experiments/1`); the experiments table by default.
+    next: Option<String>,
 }
 
 /// `GET /api/access`: who the caller is, and for a share link the experiment and view it opens.
@@ -146,7 +149,8 @@ pub async fn whoami(Extension(access): Extension<Access>) -> Json<AccessInfo> {
     })
 }
 
-/// `/login?token=…`: the studio token becomes an HttpOnly, SameSite=Strict cookie.
+/// `/login?token=…[&next=/page]`: the studio token becomes an HttpOnly, SameSite=Strict cookie,
+/// then the browser goes to `next`, a path of this server (never another site).
 pub async fn login(
     State(state): State<AppState>,
     ApiQuery(login): ApiQuery<Login>,
@@ -154,6 +158,12 @@ pub async fn login(
     if !same_token(&login.token, &state.token) {
         return Err(unauthorized("this is not the studio's token"));
     }
+    let next = login.next.unwrap_or_else(|| "/".to_owned());
+    if !next.starts_with('/') || next.starts_with("//") || next.contains('\\') {
+        return Err(ApiError::bad_request(
+            "`next` must be a path of this studio, like /experiments/1",
+        ));
+    }
     let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", state.token);
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
 }

@@ -3,11 +3,11 @@
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use proard_shared::api::Page;
+use proard_shared::api::{Page, Student, StudentValues};
 
 use super::experiments::{experiment_id, page_bounds};
 use super::{Access, ApiError, ApiPath, ApiQuery, AppState};
@@ -27,6 +27,8 @@ pub struct StudentsQuery {
     desc: Option<bool>,
     offset: Option<i64>,
     limit: Option<i64>,
+    /// Only what a chart needs (`proard_shared::api::Student`): no encoding, no settings.
+    compact: Option<bool>,
 }
 
 fn store_query(id: i64, query: StudentsQuery) -> Result<StudentQuery, ApiError> {
@@ -51,19 +53,43 @@ fn store_query(id: i64, query: StudentsQuery) -> Result<StudentQuery, ApiError> 
     })
 }
 
+/// What the browser's charts read of a stored student.
+fn compact(student: StoredStudent) -> Student {
+    let r = student.record;
+    Student {
+        experiment_id: student.experiment_id,
+        cloud: student.cloud.name().to_owned(),
+        record: StudentValues {
+            index: r.index,
+            arch: r.arch,
+            macs: r.macs,
+            params: r.params,
+            clean: r.clean,
+            fgsm: r.fgsm,
+            pgd20: r.pgd20,
+        },
+    }
+}
+
 pub async fn page(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<StudentsQuery>,
-) -> Result<Json<Page<StoredStudent>>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = experiment_id(&state, &access, &id).await?;
     let (offset, limit) = page_bounds(query.offset, query.limit, 1000)?;
+    let compact_page = query.compact.unwrap_or(false);
     let mut query = store_query(id, query)?;
     (query.offset, query.limit) = (offset, limit);
     let items = state.store.students(&query).await?;
     let total = state.store.student_count(&query).await?;
-    Ok(Json(Page { items, total, offset, limit }))
+    Ok(if compact_page {
+        let items = items.into_iter().map(compact).collect();
+        Json(Page { items, total, offset, limit }).into_response()
+    } else {
+        Json(Page { items, total, offset, limit }).into_response()
+    })
 }
 
 /// `settings` flattened to `settings.pgd20.steps`-style columns.
