@@ -798,6 +798,7 @@ fn the_browser_reads_every_answer_with_the_shared_types() {
     let detail: ExperimentDetail =
         serde_json::from_str(&parse(&format!("/api/experiments/{id}"))).unwrap();
     assert_eq!(detail.summary.experiment.name, "typed");
+    assert!(!detail.jobs.is_empty() && detail.jobs.iter().all(|j| !j.label.is_empty()));
     let students: Page<Student> =
         serde_json::from_str(&parse(&format!("/api/experiments/{id}/students?cloud=proard")))
             .unwrap();

@@ -10,6 +10,7 @@ use proard_core::experiment::config::SpaceRef;
 use proard_core::experiment::pipeline::demo_config;
 use proard_core::experiment::students::{StudentRecord, StudentSettings, unique_archs};
 use proard_core::experiment::{Cloud, ExperimentConfig};
+use proard_core::objective::ObjectiveConfig;
 use proard_server::routes::ServerConfig;
 use proard_server::worker::{WorkerConfig, run_worker};
 use proard_shared::api::SpaceSummary;
@@ -153,7 +154,9 @@ fn total(server: &TestServer, path: &str) -> i64 {
 fn studio_in_the_browser() {
     let server = TestServer::start(ServerConfig { static_dir: repo_root().join("static") });
     let a = fixture(&server, "fixture A: RSLAD", &[Cloud::Proard, Cloud::Baseline], 240, true);
-    let b = fixture(&server, "fixture B: ARD", &[Cloud::Proard], 120, false);
+    let mut ard = demo_config();
+    ard.supernet.objective = ObjectiveConfig::Ard(Default::default());
+    let b = fixture_in(&server, &ard, "fixture B: ARD", &[Cloud::Proard], 120, false);
     let mut worker = WorkerConfig::new(server.data.path().to_owned());
     worker.poll = Duration::from_millis(200);
     // Short leases: the worker hears a cancel within half a second.

@@ -178,12 +178,26 @@ pub struct StageView {
     pub eta_seconds: Option<f64>,
 }
 
-/// One experiment with its stages (`GET /api/experiments/{id}`; the server adds its jobs).
+/// One experiment with its stages and jobs (`GET /api/experiments/{id}`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentDetail {
     #[serde(flatten)]
     pub summary: ExperimentSummary,
     pub stages: Vec<StageView>,
+    /// The browser's reading of the jobs; the server writes its full job rows instead.
+    #[serde(default, skip_serializing)]
+    pub jobs: Vec<JobSummary>,
+}
+
+/// A job of an experiment as the browser shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// `train phase 2 (depth)`, `evaluate shard 1/2`.
+    pub label: String,
+    pub status: Status,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub error: Option<String>,
 }
 
 /// The curves of one training stage (`GET /api/experiments/{id}/metrics`).

@@ -2,7 +2,7 @@
 //! as far as it has come, with its estimated time left.
 
 use leptos::prelude::*;
-use proard_shared::api::StageView;
+use proard_shared::api::{JobSummary, StageView, Status};
 
 /// "1 h 05 min", "3 min 20 s", "12 s".
 pub fn duration(seconds: f64) -> String {
@@ -14,8 +14,21 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// The stages that ran or run, then the jobs still waiting their turn.
 #[component]
-pub fn StageTimeline(#[prop(into)] stages: Signal<Vec<StageView>>) -> impl IntoView {
+pub fn StageTimeline(
+    #[prop(into)] stages: Signal<Vec<StageView>>,
+    #[prop(into)] jobs: Signal<Vec<JobSummary>>,
+) -> impl IntoView {
+    let waiting = move || {
+        let labels: Vec<String> = jobs
+            .get()
+            .into_iter()
+            .filter(|j| j.status == Status::Queued)
+            .map(|j| j.label)
+            .collect();
+        (!labels.is_empty()).then(|| view! { <p class="note waiting" id="waiting">{format!("queued next: {}", labels.join(" → "))}</p> })
+    };
     view! {
         <div class="timeline" id="stages">
             {move || {
@@ -47,5 +60,6 @@ pub fn StageTimeline(#[prop(into)] stages: Signal<Vec<StageView>>) -> impl IntoV
                     .into_any()
             }}
         </div>
+        {waiting}
     }
 }

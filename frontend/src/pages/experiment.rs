@@ -105,9 +105,10 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
                 Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 Ok(d) => view! { <Head detail=d read_only=read_only /> }.into_any(),
             })}
-            <StageTimeline stages=Memo::new(move |_| {
-                detail.get().and_then(Result::ok).map(|d| d.stages).unwrap_or_default()
-            }) />
+            <StageTimeline
+                stages=Memo::new(move |_| detail.get().and_then(Result::ok).map(|d| d.stages).unwrap_or_default())
+                jobs=Memo::new(move |_| detail.get().and_then(Result::ok).map(|d| d.jobs).unwrap_or_default())
+            />
             <nav class="tabs">
                 {tab_button("students", "Students")}
                 {tab_button("training", "Training")}

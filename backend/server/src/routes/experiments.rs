@@ -210,7 +210,7 @@ pub async fn get(
         .collect();
     let jobs = state.store.jobs(id).await?;
     let summary = summary(&state, experiment).await?;
-    Ok(Json(Detail { detail: ExperimentDetail { summary, stages }, jobs }))
+    Ok(Json(Detail { detail: ExperimentDetail { summary, stages, jobs: Vec::new() }, jobs }))
 }
 
 #[derive(Deserialize)]
