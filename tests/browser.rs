@@ -184,6 +184,20 @@ fn studio_in_the_browser() {
     assert!(error["field_text"].as_str().unwrap().contains("must be at least 1"), "{error}");
     assert!(error["url"].as_str().unwrap().ends_with("/new?preset=demo"), "{error}");
 
+    // The space's size follows an edit of its stages, computed in the browser as natively.
+    let mut space = serde_json::to_value(demo_config().resolve_space().unwrap()).unwrap();
+    space["stages"][0]["depths"] = serde_json::json!([1]);
+    let shrunk: proard_shared::Space = serde_json::from_value(space).unwrap();
+    let subnets = |text: &str| {
+        text.split(": ").nth(1).unwrap().split(" subnets").next().unwrap().replace('\u{2009}', "")
+    };
+    let edit = &seen["space_edit"];
+    assert_eq!(
+        subnets(edit["before"].as_str().unwrap()),
+        SpaceSummary::of(&demo_config().resolve_space().unwrap()).subnets
+    );
+    assert_eq!(subnets(edit["after"].as_str().unwrap()), SpaceSummary::of(&shrunk).subnets);
+
     // The form created the demo, and its first stage advanced while the page stayed open.
     let live = &seen["live"];
     let created = server.owner("GET", &format!("/api/experiments/{}", live["id"]), None).json();

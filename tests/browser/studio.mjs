@@ -47,6 +47,15 @@ const result = await withBrowser(async ({ newPage, allow }) => {
   };
   await shot(page, "new-experiment-error");
 
+  // The space is edited in the form; its size is computed in the browser as it changes.
+  const summary = page.locator("#space-summary");
+  const sizeBefore = await summary.textContent();
+  const depths = page.locator('input[name="space.stages[0].depths"]');
+  await depths.fill("1");
+  await depths.press("Tab");
+  await page.waitForFunction((before) => document.querySelector("#space-summary").textContent !== before, sizeBefore);
+  out.space_edit = { before: sizeBefore, after: await summary.textContent() };
+
   // Create the demo through the form and watch it progress without reloading.
   await page.goto(`${origin}/new?preset=demo`);
   await page.locator('input[name="phases[0].subnets_per_step"]').waitFor({ timeout: 30_000 });

@@ -116,7 +116,7 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
             </nav>
             {move || match tab.get().as_str() {
                 "training" => view! { <Training metrics=metrics /> }.into_any(),
-                "table" => view! { <NetworksTable students=students_list /> }.into_any(),
+                "table" => view! { <NetworksTable id=id students=students_list /> }.into_any(),
                 _ => view! { <StudentsTab students=students_list /> }.into_any(),
             }}
         </section>
@@ -394,7 +394,8 @@ const ROWS: usize = 50;
 /// Every network in the form of the ProARD paper's Table 1: params, MACs, clean, FGSM, PGD-20;
 /// the teacher first, then the students of one cloud, sorted and paged.
 #[component]
-fn NetworksTable(#[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView {
+fn NetworksTable(id: i64, #[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView {
+    let csv = api::download_url(&format!("/api/experiments/{id}/students.csv"));
     let (cloud, sort, page) = (query("cloud"), query("sort"), query("page"));
     let set = query_setter();
     let cloud_name = move || if cloud.get().is_empty() { "proard".to_owned() } else { cloud.get() };
@@ -451,6 +452,7 @@ fn NetworksTable(#[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView 
                 <option value="baseline">"baseline students"</option>
             </select>
             <span class="note">{move || format!("{} networks · accuracies in % (as in the ProARD paper's Table 1)", rows.with(Vec::len))}</span>
+            {csv.map(|href| view! { <a class="button" href=href download="students.csv">"All students as CSV, with every evaluation setting"</a> })}
         </div>
         <table class="data" id="networks">
             <thead><tr>

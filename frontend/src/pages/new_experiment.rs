@@ -270,6 +270,8 @@ fn sections(form: Form, mut map: serde_json::Map<String, Value>) -> AnyView {
 }
 
 fn section(form: Form, key: String, title: String, open: bool, value: Value) -> AnyView {
+    // An inline space is there to be edited.
+    let open = open || (key == "space" && value.is_object());
     let body = match (&value, key.as_str()) {
         (Value::Object(map), _) if !map.contains_key("method") => map
             .iter()
@@ -277,6 +279,7 @@ fn section(form: Form, key: String, title: String, open: bool, value: Value) -> 
             .collect_view()
             .into_any(),
         (Value::String(_), "data") => data_field(form, value),
+        (Value::String(name), "space") => space_field(form, name.clone()),
         (Value::Array(phases), "phases") => phases_editor(form, phases.clone()),
         _ => field(form, key.clone(), key.clone(), value),
     };
@@ -398,6 +401,22 @@ fn phases_editor(form: Form, phases: Vec<Value>) -> AnyView {
             }
         })>"+ add a phase"</button>
     }.into_any()
+}
+
+/// A preset space by name, which the user can open as an inline space to shrink or widen: its
+/// stages' choice lists become fields, and the summary above follows every edit.
+fn space_field(form: Form, name: String) -> AnyView {
+    let preset_name = name.clone();
+    let inline = move |_| {
+        let Some(space) = preset(&preset_name) else { return };
+        let Ok(value) = serde_json::to_value(&space) else { return };
+        form.reshape(|c| c["space"] = value);
+    };
+    view! {
+        {field(form, "space".into(), "preset".into(), Value::String(name.clone()))}
+        <button class="inline-space" on:click=inline>"Edit this space's stages"</button>
+    }
+    .into_any()
 }
 
 /// The data set: one the server offers, or any spec typed in.
