@@ -162,36 +162,99 @@ pub struct Nsga2Result {
     pub front: Vec<Individual>,
 }
 
-/// Runs NSGA-II on a problem (see the module documentation).
+/// Runs NSGA-II on a problem (see the module documentation): the [`Nsga2`] ask/tell loop with
+/// the problem scoring each generation as it is asked.
 pub fn run<P: Problem + ?Sized>(
     config: &Nsga2Config,
     problem: &mut P,
 ) -> Result<Nsga2Result, Nsga2Error> {
-    let cardinalities = problem.cardinalities();
-    config.validate(&cardinalities)?;
-    let mut rng = seeded_rng(config.seed);
-    let mut objective_count = None;
+    let mut search = Nsga2::new(config, problem.cardinalities())?;
+    while let Some(genomes) = search.ask() {
+        let evaluations = if genomes.is_empty() { Vec::new() } else { problem.evaluate(genomes) };
+        search.tell(evaluations)?;
+    }
+    Ok(search.finish())
+}
 
-    let initial = fill_distinct(config.population, &mut BTreeSet::new(), |missing| {
-        (0..missing).map(|_| random_genome(&cardinalities, &mut rng)).collect()
-    });
-    let initial = evaluate(problem, initial, &mut objective_count)?;
-    // Survival without truncation: it only ranks the initial population for the tournaments.
-    let mut population = survive(initial, config.population, &mut rng);
-    let mut generations = vec![population.clone()];
-    for _ in 0..config.generations {
-        let children = offspring(&population, &cardinalities, config, &mut rng);
-        let mut merged = population;
-        merged.extend(evaluate(problem, children, &mut objective_count)?);
-        population = survive(merged, config.population, &mut rng);
-        generations.push(population.clone());
+/// NSGA-II one generation at a time, for scorers that answer later (a predictor on WebGPU reads
+/// its results back asynchronously) and for callers that show every generation: [`Nsga2::ask`]
+/// gives the genomes to score — the initial population, then each generation's children —
+/// and [`Nsga2::tell`] takes their evaluations, in the same order, and returns the population
+/// that survived. Same config, same evaluations: the same run as [`run`], to the bit.
+pub struct Nsga2 {
+    config: Nsga2Config,
+    cardinalities: Vec<usize>,
+    rng: SeededRng,
+    objective_count: Option<usize>,
+    /// The genomes asked for and not yet told.
+    asked: Option<Vec<Genome>>,
+    population: Vec<Individual>,
+    generations: Vec<Vec<Individual>>,
+}
+
+impl Nsga2 {
+    /// Checks the settings and draws the initial population (the first [`Nsga2::ask`]).
+    pub fn new(config: &Nsga2Config, cardinalities: Vec<usize>) -> Result<Nsga2, Nsga2Error> {
+        config.validate(&cardinalities)?;
+        let mut rng = seeded_rng(config.seed);
+        let initial = fill_distinct(config.population, &mut BTreeSet::new(), |missing| {
+            (0..missing).map(|_| random_genome(&cardinalities, &mut rng)).collect()
+        });
+        Ok(Nsga2 {
+            config: config.clone(),
+            cardinalities,
+            rng,
+            objective_count: None,
+            asked: Some(initial),
+            population: Vec::new(),
+            generations: Vec::new(),
+        })
     }
 
-    let mut front: Vec<Individual> = population.into_iter().filter(|i| i.rank == 0).collect();
-    front.sort_by(|a, b| {
-        lexicographic(&a.objectives, &b.objectives).then_with(|| a.genome.cmp(&b.genome))
-    });
-    Ok(Nsga2Result { generations, front })
+    /// The genomes to score next (distinct, none in the current population; empty once a small
+    /// space is exhausted), or `None` when the run is over.
+    pub fn ask(&self) -> Option<&[Genome]> {
+        self.asked.as_deref()
+    }
+
+    /// The evaluations of the genomes last asked for, in order: the generation survives, and
+    /// the next children are drawn unless it was the last generation. Returns the population.
+    pub fn tell(&mut self, evaluations: Vec<Evaluation>) -> Result<&[Individual], Nsga2Error> {
+        let genomes = self.asked.take().unwrap_or_default();
+        let scored = individuals(genomes, evaluations, &mut self.objective_count)?;
+        let mut merged = std::mem::take(&mut self.population);
+        merged.extend(scored);
+        // The initial population is only ranked (nothing to truncate); later ones are cut.
+        self.population = survive(merged, self.config.population, &mut self.rng);
+        self.generations.push(self.population.clone());
+        if self.generations.len() <= self.config.generations {
+            self.asked =
+                Some(offspring(&self.population, &self.cardinalities, &self.config, &mut self.rng));
+        }
+        Ok(&self.population)
+    }
+
+    /// Generations told so far, the initial population included.
+    pub fn generation(&self) -> usize {
+        self.generations.len()
+    }
+
+    /// The rank-0 members of the current population: feasible ones only when any genome found
+    /// is feasible, otherwise the least violating ones; sorted by objectives, first first.
+    pub fn front(&self) -> Vec<Individual> {
+        let mut front: Vec<Individual> =
+            self.population.iter().filter(|i| i.rank == 0).cloned().collect();
+        front.sort_by(|a, b| {
+            lexicographic(&a.objectives, &b.objectives).then_with(|| a.genome.cmp(&b.genome))
+        });
+        front
+    }
+
+    /// Every population and the front of the last.
+    pub fn finish(self) -> Nsga2Result {
+        let front = self.front();
+        Nsga2Result { generations: self.generations, front }
+    }
 }
 
 /// Area dominated by `points` and bounded below by `reference`, all coordinates maximised.
@@ -304,21 +367,21 @@ fn tournament_winners(population: &[Individual], count: usize, rng: &mut SeededR
         .collect()
 }
 
-fn evaluate<P: Problem + ?Sized>(
-    problem: &mut P,
+/// Genomes with their evaluations, checked.
+fn individuals(
     genomes: Vec<Genome>,
+    evaluations: Vec<Evaluation>,
     objective_count: &mut Option<usize>,
 ) -> Result<Vec<Individual>, Nsga2Error> {
-    // A space exhausted by duplicate elimination yields no children: nothing to ask.
-    if genomes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let evaluations = problem.evaluate(&genomes);
     if evaluations.len() != genomes.len() {
         return Err(Nsga2Error::EvaluationCount {
             expected: genomes.len(),
             got: evaluations.len(),
         });
+    }
+    // A space exhausted by duplicate elimination yields no children: nothing was scored.
+    if genomes.is_empty() {
+        return Ok(Vec::new());
     }
     let expected = *objective_count.get_or_insert(evaluations[0].objectives.len());
     if expected == 0 {
@@ -704,6 +767,91 @@ mod tests {
         let other = result(&Nsga2Config { seed: 2, ..config.clone() });
         assert_ne!(first.generations[0], other.generations[0]);
         assert_ne!(first.generations.last(), other.generations.last());
+    }
+
+    /// FNV-1a of a result's JSON: the whole history of a run in one number.
+    fn fingerprint(result: &Nsga2Result) -> u64 {
+        serde_json::to_string(result)
+            .unwrap()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    }
+
+    /// A constrained ZDT1 run whose every population was recorded from the all-at-once
+    /// implementation before the search became ask/tell: the loop must reproduce it exactly.
+    fn pinned_run() -> (Nsga2Config, impl Problem) {
+        let config = Nsga2Config { population: 24, generations: 12, seed: 5, ..Default::default() };
+        let objectives = zdt(8, f64::sqrt);
+        let p = problem(&[11; 8], move |g| {
+            let mut e = objectives(g);
+            e.violation = (g[1] as f64 - 6.0).max(0.0);
+            e
+        });
+        (config, p)
+    }
+
+    #[test]
+    fn the_pinned_run_is_reproduced() {
+        let (config, mut p) = pinned_run();
+        let result = run(&config, &mut p).unwrap();
+        assert_eq!(fingerprint(&result), 4_482_667_690_019_104_165);
+    }
+
+    /// Polls a future to completion on this thread (the scorers here wake nobody: they are
+    /// ready when polled again).
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut context) {
+                return value;
+            }
+        }
+    }
+
+    /// Scores that are not there at the first poll, as a GPU read-back.
+    struct Later<T>(Option<T>, bool);
+
+    impl<T: Unpin> std::future::Future for Later<T> {
+        type Output = T;
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context,
+        ) -> std::task::Poll<T> {
+            if std::mem::replace(&mut self.1, true) {
+                std::task::Poll::Ready(self.0.take().expect("polled after completion"))
+            } else {
+                std::task::Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn ask_and_tell_with_an_asynchronous_scorer_is_the_same_run() {
+        let (config, mut p) = pinned_run();
+        let mut search = Nsga2::new(&config, p.cardinalities()).unwrap();
+        let mut told = 0;
+        while let Some(genomes) = search.ask() {
+            let genomes = genomes.to_vec();
+            let scores = block_on(async { Later(Some(p.evaluate(&genomes)), false).await });
+            let population = search.tell(scores).unwrap();
+            assert_eq!(population.len(), config.population);
+            told += 1;
+            assert_eq!(search.generation(), told);
+            assert!(search.front().iter().all(|i| i.rank == 0));
+        }
+        assert_eq!(told, config.generations + 1);
+        assert_eq!(fingerprint(&search.finish()), 4_482_667_690_019_104_165);
+    }
+
+    #[test]
+    fn telling_the_wrong_number_of_scores_is_an_error() {
+        let mut search = Nsga2::new(&Nsga2Config::default(), vec![3, 3, 3]).unwrap();
+        let asked = search.ask().unwrap().len();
+        assert_eq!(
+            search.tell(Vec::new()).unwrap_err(),
+            Nsga2Error::EvaluationCount { expected: asked, got: 0 }
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! Scores come through [`ArchScorer`], one batch per generation: the predictor in production,
 //! an analytic function in tests. Feasibility is constraint-domination on the analytic MACs:
-//! a member over budget violates by the excess in MMACs.
+//! a member over budget violates by the excess in MMACs. A budget below the space's smallest arch
+//! is an error, not a front of archs that do not fit. Genomes that differ only in blocks a depth
+//! leaves out are one arch: the front holds each active arch (encoding) once.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +35,18 @@ pub struct Candidate {
     pub macs: u64,
     pub pred_acc: f64,
     pub pred_rob: f64,
+}
+
+/// Why a search cannot run.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SearchError {
+    #[error(
+        "the MACs budget ({budget_mmacs:.1} MMACs) is below the space's smallest arch \
+         ({smallest_mmacs:.1} MMACs): no arch fits; raise the budget to at least that"
+    )]
+    BudgetBelowSmallest { budget_mmacs: f64, smallest_mmacs: f64 },
+    #[error(transparent)]
+    Nsga2(#[from] Nsga2Error),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,14 +106,35 @@ pub fn search<S: ArchScorer + ?Sized>(
     space: &Space,
     scorer: &mut S,
     config: &SearchConfig,
-) -> Result<SearchResult, Nsga2Error> {
+) -> Result<SearchResult, SearchError> {
+    let smallest = macs_of(space, &space.smallest_arch());
+    if let Some(budget) = config.max_macs
+        && budget < smallest
+    {
+        return Err(SearchError::BudgetBelowSmallest {
+            budget_mmacs: budget as f64 / 1e6,
+            smallest_mmacs: smallest as f64 / 1e6,
+        });
+    }
     let mut problem = ArchProblem { space, scorer, config };
     let result = nsga2::run(&config.nsga2, &mut problem)?;
     let convert = |people: &[Individual]| people.iter().map(|i| candidate(space, i)).collect();
     Ok(SearchResult {
-        front: convert(&result.front),
+        front: distinct_archs(space, convert(&result.front)),
         generations: result.generations.iter().map(|g| convert(g)).collect(),
     })
+}
+
+/// The first candidate of each active arch (encoding), in order.
+fn distinct_archs(space: &Space, candidates: Vec<Candidate>) -> Vec<Candidate> {
+    let mut seen = std::collections::BTreeSet::new();
+    candidates
+        .into_iter()
+        .filter(|c| {
+            let encoding = space.encode(&c.arch).expect("decoded archs encode");
+            seen.insert(encoding.iter().map(|v| v.to_bits()).collect::<Vec<u32>>())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -156,5 +191,67 @@ mod tests {
 
         let again = search(&space, &mut Analytic(&space, 0), &config(8, 3)).unwrap();
         assert_eq!(again, result);
+    }
+
+    #[test]
+    fn fronts_hold_each_active_arch_once() {
+        // Two genomes that differ only in a block the smallest depth leaves out: two archs, one
+        // active arch (one encoding).
+        let space = preset("mbv3-mini").unwrap();
+        let shallow = vec![0; space.genome_cardinalities().len()];
+        let twin = (0..shallow.len())
+            .map(|i| {
+                let mut g = shallow.clone();
+                g[i] = 1;
+                g
+            })
+            .find(|g| {
+                let (a, b) = (space.decode(&shallow), space.decode(g));
+                a != b && space.encode(&a).unwrap() == space.encode(&b).unwrap()
+            })
+            .expect("a gene of a block that depth leaves out");
+        let scored = |genome: &[usize], acc: f64| Candidate {
+            arch: space.decode(genome),
+            macs: macs_of(&space, &space.decode(genome)),
+            pred_acc: acc,
+            pred_rob: 0.5,
+        };
+        let front = vec![
+            scored(&shallow, 0.4),
+            scored(&twin, 0.4),
+            scored(&[1; 1].repeat(shallow.len()), 0.6),
+        ];
+        let kept = distinct_archs(&space, front.clone());
+        assert_eq!(kept, vec![front[0].clone(), front[2].clone()]);
+
+        // And a whole search's front never repeats an encoding.
+        for seed in 1..4 {
+            let result = search(&space, &mut Analytic(&space, 0), &config(8, seed)).unwrap();
+            let encodings: std::collections::BTreeSet<Vec<u32>> = result
+                .front
+                .iter()
+                .map(|c| space.encode(&c.arch).unwrap().iter().map(|v| v.to_bits()).collect())
+                .collect();
+            assert_eq!(encodings.len(), result.front.len(), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_budget_below_the_smallest_arch_is_said() {
+        let space = preset("mbv3-mini").unwrap();
+        let smallest = space.subnet(&space.smallest_arch()).unwrap().cost().macs;
+        let error = search(&space, &mut Analytic(&space, 0), &config(1, 1)).unwrap_err();
+        assert_eq!(
+            error,
+            SearchError::BudgetBelowSmallest {
+                budget_mmacs: 1.0,
+                smallest_mmacs: smallest as f64 / 1e6
+            }
+        );
+        assert!(error.to_string().contains("below the space's smallest arch"), "{error}");
+        // Exactly the smallest arch's MACs is a budget it fits.
+        let tight = SearchConfig { max_macs: Some(smallest), ..config(1, 1) };
+        let result = search(&space, &mut Analytic(&space, 0), &tight).unwrap();
+        assert!(result.front.iter().all(|c| c.macs <= smallest));
     }
 }

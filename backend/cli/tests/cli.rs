@@ -193,6 +193,19 @@ fn predictor_fit_then_search_under_a_budget() {
         assert_eq!(m["macs"].as_u64().unwrap(), space.subnet(&arch).unwrap().cost().macs);
     }
 
+    // Members are distinct active archs, and a budget nothing fits is said, not answered.
+    let encodings: std::collections::BTreeSet<String> = members
+        .iter()
+        .map(|m| {
+            let arch = proard_shared::Arch::from_json(&space, &m["arch"].to_string()).unwrap();
+            format!("{:?}", space.encode(&arch).unwrap())
+        })
+        .collect();
+    assert_eq!(encodings.len(), members.len());
+    let message =
+        failure(&["search", "--predictor", predictor.to_str().unwrap(), "--max-mmacs", "1"]);
+    assert!(message.contains("below the space's smallest arch"), "{message}");
+
     let message = failure(&["search", "--predictor", records.to_str().unwrap()]);
     assert!(message.contains("is not a predictor file"), "{message}");
     std::fs::write(&records, "{\"arch\": 1}\n").unwrap();

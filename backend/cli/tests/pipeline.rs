@@ -332,7 +332,10 @@ fn configs_are_checked_and_config_init_round_trips() {
     let bad_choice =
         write("choice.toml", &CONFIG.replace("expand_ratios = \"all\"", "expand_ratios = [0.3]"));
     let error = failure(&["run", "--config", &bad_choice, "--out", out]);
-    assert!(error.contains("phases[2] (expand).choices") && error.contains("e[0]"), "{error}");
+    assert!(
+        error.contains("phases[2].choices: phase `expand`") && error.contains("e[0]"),
+        "{error}"
+    );
     let space = write("space.toml", &CONFIG.replace("base_depth = 1", "base_dept = 1"));
     assert!(failure(&["run", "--config", &space, "--out", out]).contains("base_dept"));
     let version = write("version.toml", &CONFIG.replace("version = 1", "version = 9"));
