@@ -141,8 +141,9 @@ fn iad_adds_introspection_from_its_begin_epoch() {
             epoch,
         )
     };
-    assert_close(loss(59), before, "IAD-I before epoch 60");
-    assert_close(loss(60), before + 0.8 * introspection, "IAD-I from epoch 60");
+    // The reference counts epochs from 0 and starts at `epoch >= 60`: the 61st epoch.
+    assert_close(loss(60), before, "IAD-I up to the 60th epoch");
+    assert_close(loss(61), before + 0.8 * introspection, "IAD-I from the 61st epoch");
 }
 
 #[test]
@@ -172,8 +173,8 @@ fn adaad_and_adaiad_match_hand_computations() {
     let introspection = introspection_reference();
     let loss =
         |epoch| config.loss(tensor(&S_CLEAN), tensor(&S_ADV), tensor(&T_ADV), labels(), epoch);
-    assert_close(loss(1), before, "AdaIAD before its begin epoch");
-    assert_close(loss(60), before + 0.9 * introspection, "AdaIAD with introspection");
+    assert_close(loss(60), before, "AdaIAD up to its begin epoch");
+    assert_close(loss(61), before + 0.9 * introspection, "AdaIAD with introspection");
 }
 
 #[test]

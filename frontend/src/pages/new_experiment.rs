@@ -327,9 +327,10 @@ const DIMENSIONS: [(&str, &str); 4] = [
     ("depths", "depths"),
     ("expand_ratios", "expand ratios"),
 ];
-const PHASE_NUMBERS: [(&str, &str); 4] = [
+const PHASE_NUMBERS: [(&str, &str); 5] = [
     ("epochs", "epochs"),
     ("warmup_epochs", "warm-up epochs"),
+    ("warmup_lr", "warm-up from (none: flat)"),
     ("learning_rate", "learning rate"),
     ("subnets_per_step", "subnets / step"),
 ];
@@ -379,7 +380,7 @@ fn phases_editor(form: Form, phases: Vec<Value>) -> AnyView {
                     if let Some(Value::Array(list)) = c.get_mut("phases") { list.remove(i); }
                 })>"×"</button></td>
             </tr>
-            <tr class="row-error">{move || form.error.get().filter(|e| e.field.as_deref() == Some(choices_path.as_str())).map(|e| view! { <td colspan="11"><span class="field-error">{e.message}</span></td> })}</tr>
+            <tr class="row-error">{move || form.error.get().filter(|e| e.field.as_deref() == Some(choices_path.as_str())).map(|e| view! { <td colspan="12"><span class="field-error">{e.message}</span></td> })}</tr>
         }
     }).collect_view();
     view! {
@@ -463,25 +464,29 @@ fn schedule(config: &Value, datasets: &[DataSet]) -> (Vec<Line>, String) {
     let mut lines = Vec::new();
     let mut summary = Vec::new();
     let mut offset = 0usize;
-    let mut stage =
-        |name: String, epochs: u64, warmup: u64, lr: f64, per_epoch: usize, colour: &str| {
-            let (warmup, cosine) = (warmup as usize * per_epoch, epochs as usize * per_epoch);
-            let total = warmup + cosine;
-            let every = total.div_ceil(300).max(1);
-            let points = (0..total)
-                .step_by(every)
-                .map(|s| ((offset + s) as f64, learning_rate(lr, s, warmup, cosine)))
-                .collect();
-            summary.push(format!("{name}: {total} steps"));
-            lines.push(Line { name, color: colour.to_owned(), points, dots: false });
-            offset += total;
-        };
+    let mut stage = |name: String,
+                     epochs: u64,
+                     (warmup, from): (u64, f64),
+                     lr: f64,
+                     per_epoch: usize,
+                     colour: &str| {
+        let (warmup, cosine) = (warmup as usize * per_epoch, epochs as usize * per_epoch);
+        let total = warmup + cosine;
+        let every = total.div_ceil(300).max(1);
+        let points = (0..total)
+            .step_by(every)
+            .map(|s| ((offset + s) as f64, learning_rate(lr, from, s, warmup, cosine)))
+            .collect();
+        summary.push(format!("{name}: {total} steps"));
+        lines.push(Line { name, color: colour.to_owned(), points, dots: false });
+        offset += total;
+    };
     let number = |v: &Value, key: &str| v.get(key).and_then(Value::as_f64).unwrap_or(0.0);
     let teacher = config.get("teacher").cloned().unwrap_or_default();
     stage(
         "teacher".into(),
         number(&teacher, "epochs") as u64,
-        number(&teacher, "warmup_epochs") as u64,
+        (number(&teacher, "warmup_epochs") as u64, number(&teacher, "warmup_lr")),
         number(&teacher, "learning_rate"),
         teacher_steps,
         "#c0182a",
@@ -491,10 +496,12 @@ fn schedule(config: &Value, datasets: &[DataSet]) -> (Vec<Line>, String) {
         config.get("phases").and_then(Value::as_array).into_iter().flatten().enumerate()
     {
         let name = phase.get("name").and_then(Value::as_str).unwrap_or("phase").to_owned();
+        // Unset, a phase warms up from its own rate (flat), as the reference on one device.
+        let from = phase.get("warmup_lr").and_then(Value::as_f64);
         stage(
             name,
             number(phase, "epochs") as u64,
-            number(phase, "warmup_epochs") as u64,
+            (number(phase, "warmup_epochs") as u64, from.unwrap_or(number(phase, "learning_rate"))),
             number(phase, "learning_rate"),
             phase_steps,
             colours[i % colours.len()],

@@ -133,8 +133,10 @@ pub struct OptimizerConfig {
 pub struct TeacherConfig {
     pub objective: ObjectiveConfig,
     pub epochs: usize,
-    /// Extra epochs of linear warm-up from 0 before the cosine schedule.
+    /// Extra epochs of linear warm-up from `warmup_lr` before the cosine schedule.
     pub warmup_epochs: usize,
+    /// Where the warm-up starts (the reference's teacher: 0).
+    pub warmup_lr: f64,
     pub learning_rate: f64,
     #[serde(deserialize_with = "teacher_optimizer")]
     pub optimizer: OptimizerConfig,
@@ -158,6 +160,7 @@ impl Default for TeacherConfig {
             }),
             epochs: 120,
             warmup_epochs: 5,
+            warmup_lr: 0.0,
             learning_rate: 0.1,
             optimizer: OptimizerConfig {
                 momentum: 0.9,
@@ -224,6 +227,10 @@ pub struct PhaseConfig {
     pub epochs: usize,
     #[serde(default)]
     pub warmup_epochs: usize,
+    /// Where the warm-up starts; unset, at `learning_rate`: the reference warms up from the
+    /// unscaled base rate to the base rate times the GPUs, flat on one device.
+    #[serde(default)]
+    pub warmup_lr: Option<f64>,
     pub learning_rate: f64,
     #[serde(default = "one")]
     pub subnets_per_step: usize,
@@ -260,6 +267,7 @@ pub fn reference_phase_configs(family: Family) -> Vec<PhaseConfig> {
                 choices,
                 epochs,
                 warmup_epochs,
+                warmup_lr: None,
                 learning_rate,
                 subnets_per_step,
                 init_from_previous: true,

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use proard_shared::phase::PhaseChoices;
 use proard_shared::{Family, Space};
 
-use super::config::{ExperimentConfig, PhaseConfig, SpaceRef};
+use super::config::{ConfigError, ExperimentConfig, PhaseConfig, SpaceRef};
 use super::error::RunError;
 use super::events::Events;
 use super::layout::{Cloud, RunLayout, StageLayout};
@@ -72,11 +72,12 @@ fn phase_name(index: usize, phase: &PhaseConfig) -> String {
     format!("phase-{}-{}", index + 1, phase.name)
 }
 
-/// Reads the data the config names, limited as it says.
+/// Reads the data the config names, limited as it says; a set whose images or classes the
+/// space's `io` does not take is an error naming both.
 pub fn load_data(config: &ExperimentConfig) -> Result<ImageSet, RunError> {
     let spec: DataSpec = config.data.parse()?;
     let limits = &config.data_limits;
-    Ok(match spec {
+    let set = match spec {
         DataSpec::Synthetic => {
             let defaults = SyntheticConfig::default();
             synthetic::generate(&SyntheticConfig {
@@ -86,7 +87,31 @@ pub fn load_data(config: &ExperimentConfig) -> Result<ImageSet, RunError> {
             })
         }
         spec => spec.load()?.subset(limits.train_images, limits.test_images, config.seed),
-    })
+    };
+    fits_space(&set, &config.resolve_space()?, &config.data)?;
+    Ok(set)
+}
+
+/// The space's input size, channels and classes are the data set's.
+fn fits_space(set: &ImageSet, space: &Space, data: &str) -> Result<(), ConfigError> {
+    let (io, shape, classes) = (space.io(), set.shape(), set.classes().len());
+    let size = io.image_size as usize;
+    let problem = if (shape.height, shape.width) != (size, size) {
+        format!(
+            "`{data}` has {}×{} images but the space's io.image_size is {size}",
+            shape.height, shape.width
+        )
+    } else if shape.channels != io.in_channels as usize {
+        format!(
+            "`{data}` has {} channels but the space's io.in_channels is {}",
+            shape.channels, io.in_channels
+        )
+    } else if classes != io.n_classes as usize {
+        format!("`{data}` has {classes} classes but the space's io.n_classes is {}", io.n_classes)
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::Invalid { field: "data".into(), problem })
 }
 
 /// The config as a run directory records it: the space resolved and inline, so that the
@@ -178,6 +203,7 @@ pub fn run(
         genes: largest,
         epochs: config.teacher.epochs,
         warmup_epochs: config.teacher.warmup_epochs,
+        warmup_lr: config.teacher.warmup_lr,
         learning_rate: config.teacher.learning_rate,
         subnets_per_step: 1,
         sampling: config.supernet.sampling,
@@ -221,6 +247,7 @@ pub fn run(
                 genes: space.phase_genes(&phase.choices).map_err(|e| config_error(i, e))?,
                 epochs: phase.epochs,
                 warmup_epochs: phase.warmup_epochs,
+                warmup_lr: phase.warmup_lr.unwrap_or(phase.learning_rate),
                 learning_rate: phase.learning_rate,
                 subnets_per_step: phase.subnets_per_step,
                 sampling: config.supernet.sampling,
@@ -252,6 +279,7 @@ pub fn run(
             genes: space.phase_genes(&PhaseChoices::everything()).expect("the whole space"),
             epochs: updates.div_ceil(per_step).max(1),
             warmup_epochs: 0,
+            warmup_lr: 0.0,
             learning_rate: config
                 .baseline
                 .learning_rate
@@ -394,3 +422,30 @@ depths = [0, 1]
 width_mults = [0.5, 1.0]
 expand_ratios = [0.25, 0.5]
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_set_the_space_cannot_take_is_an_error_naming_both() {
+        let mut config = demo_config();
+        assert!(load_data(&config).is_ok());
+        let mut space = config.resolve_space().unwrap();
+        fn io(space: &mut Space) -> &mut proard_shared::space::Io {
+            match space {
+                Space::ResNet(s) => &mut s.io,
+                Space::MobileNetV3(s) => &mut s.io,
+            }
+        }
+        io(&mut space).image_size = 30;
+        config.space = SpaceRef::Inline(space.clone());
+        let error = load_data(&config).unwrap_err().to_string();
+        assert_eq!(error, "data: `synthetic` has 32×32 images but the space's io.image_size is 30");
+        io(&mut space).image_size = 32;
+        io(&mut space).n_classes = 100;
+        config.space = SpaceRef::Inline(space);
+        let error = load_data(&config).unwrap_err().to_string();
+        assert_eq!(error, "data: `synthetic` has 10 classes but the space's io.n_classes is 100");
+    }
+}

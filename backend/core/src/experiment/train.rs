@@ -49,6 +49,8 @@ pub struct StageSpec {
     pub genes: PhaseGenes,
     pub epochs: usize,
     pub warmup_epochs: usize,
+    /// Where the warm-up starts.
+    pub warmup_lr: f64,
     pub learning_rate: f64,
     pub subnets_per_step: usize,
     pub sampling: Sampling,
@@ -377,7 +379,13 @@ fn train(
                         checkpoint,
                     });
                 }
-                let lr = learning_rate(spec.learning_rate, step, warmup_steps, cosine_steps);
+                let lr = learning_rate(
+                    spec.learning_rate,
+                    spec.warmup_lr,
+                    step,
+                    warmup_steps,
+                    cosine_steps,
+                );
                 let grads = GradientsParams::from_grads(loss.backward(), &network);
                 network = optimizer.step(lr, network, grads);
                 state.epoch_loss_sum += value;

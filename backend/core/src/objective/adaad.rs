@@ -43,7 +43,8 @@ impl AdaAdConfig {
 
 /// AdaIAD = AdaAD's attack + IAD-I's outer loss with the teacher on x':
 /// α·τ²·(1/B)·Σ KL(softmax(T(x')/τ) ‖ softmax(S(x')/τ)) + (1 − α)·CE(S(x), y), plus the
-/// introspection term from `begin_epoch`. Defaults: τ = 30, α = 1, β = 0.1, begin 60.
+/// introspection term once `begin_epoch` epochs are done (as IAD-I's). Defaults: τ = 30, α = 1,
+/// β = 0.1, begin 60 (from the 61st epoch).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdaIadConfig {

@@ -10,14 +10,16 @@ use serde::{Deserialize, Serialize};
 use super::divergence::{Reduction, kl_logits, per_example, reduce};
 use crate::attack::{AscentConfig, cross_entropy};
 
-/// Defaults of IAD-I.py: τ = 1, α = 1, β = 0.1, introspection from epoch 60; attack as ARD's.
+/// Defaults of IAD-I.py: τ = 1, α = 1, β = 0.1, introspection after epoch 60 (the reference's
+/// 0-based `epoch >= 60`, so from the 61st); attack as ARD's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IadConfig {
     pub temperature: f64,
     pub alpha: f64,
     pub beta: f64,
-    /// First epoch (1-based) with the introspection term.
+    /// The introspection term applies once this many epochs are done (the reference's 0-based
+    /// `epoch >= begin_epoch`): 60 starts it at the 61st epoch.
     pub begin_epoch: usize,
     #[serde(deserialize_with = "crate::attack::ascent::uniform_train_defaults")]
     pub attack: AscentConfig,
@@ -61,7 +63,8 @@ pub(crate) fn iad_loss(
         reduce(kl_logits(target.detach(), student_adversarial.clone(), tau), Reduction::BatchMean)
             * (alpha * tau * tau);
     let ce = cross_entropy(student_clean.clone(), labels.clone()) * (1.0 - alpha);
-    if epoch < begin_epoch {
+    // `epoch` counts from 1, the reference's from 0.
+    if epoch <= begin_epoch {
         return kd + ce;
     }
     let n = labels.dims()[0];
