@@ -112,6 +112,7 @@ pub fn macs_front(students: &[Student], clouds: &[(&str, &str, &str)]) -> Vec<Se
 }
 
 /// The same arch (sample index) in both clouds: ProARD − baseline per arch.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Difference {
     pub index: usize,
     pub macs: u64,

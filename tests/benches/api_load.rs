@@ -136,10 +136,6 @@ fn wait_until_training(server: &TestServer, id: i64) {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
-}
-
 /// Milliseconds of every request, per route.
 fn request_load(
     server: &TestServer,
@@ -154,7 +150,7 @@ fn request_load(
             let urls: Vec<String> = paths.iter().map(|p| server.url(p)).collect();
             let (start, bearer) = (start.clone(), bearer.clone());
             std::thread::spawn(move || {
-                let agent = agent();
+                let agent = TestServer::agent();
                 let mut times = vec![Vec::new(); urls.len()];
                 start.wait();
                 let until = Instant::now() + duration;
@@ -198,8 +194,11 @@ fn sse_fan_out(server: &TestServer, experiment: i64, clients: usize) -> Vec<f64>
         .map(|_| {
             let (connected, url, bearer) = (connected.clone(), url.clone(), bearer.clone());
             std::thread::spawn(move || {
-                let response =
-                    agent().get(&url).header("authorization", &bearer).call().expect("a stream");
+                let response = TestServer::agent()
+                    .get(&url)
+                    .header("authorization", &bearer)
+                    .call()
+                    .expect("a stream");
                 assert_eq!(response.status(), 200);
                 connected.wait();
                 let mut delays = Vec::new();

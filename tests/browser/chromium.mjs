@@ -4,16 +4,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+const LAUNCH = {
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+};
+
 export async function withPage(run) {
   const profile = mkdtempSync(join(tmpdir(), "proard-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
+  const context = await chromium.launchPersistentContext(profile, LAUNCH);
   const problems = [];
   try {
     const page = context.pages()[0] ?? (await context.newPage());
@@ -31,14 +33,7 @@ export async function withPage(run) {
 // page's console errors and page errors land in `problems`, except network errors the test
 // says it expects at that moment (`allow(/status of 403/)`).
 export async function withBrowser(run) {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
+  const browser = await chromium.launch(LAUNCH);
   const problems = [];
   let allowed = null;
   const watch = (page) => {

@@ -87,7 +87,8 @@ impl TestServer {
         }
     }
 
-    fn agent() -> ureq::Agent {
+    /// An HTTP client that answers 4xx/5xx as responses, not errors.
+    pub fn agent() -> ureq::Agent {
         ureq::Agent::config_builder().http_status_as_error(false).build().into()
     }
 

@@ -48,7 +48,7 @@ pub struct Series {
 }
 
 /// Plot margins in CSS pixels: left, top, right, bottom.
-const MARGIN: (f64, f64, f64, f64) = (56.0, 12.0, 14.0, 40.0);
+const MARGIN: (f64, f64, f64, f64) = (64.0, 12.0, 14.0, 40.0);
 const HEIGHT: f64 = 400.0;
 const BUCKETS: usize = 24;
 

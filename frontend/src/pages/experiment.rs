@@ -236,12 +236,11 @@ fn StudentsTab(#[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView {
             )
         })
     });
-    let diffs = Memo::new(move |_| students.with(|s| clouds::differences(s).len()));
-    let diff_series =
-        Memo::new(move |_| students.with(|s| clouds::difference_series(&clouds::differences(s))));
+    let differences = Memo::new(move |_| students.with(|s| clouds::differences(s)));
+    let diffs = Memo::new(move |_| differences.with(Vec::len));
+    let diff_series = Memo::new(move |_| differences.with(|d| clouds::difference_series(d)));
     let diff_summary = move || {
-        students.with(|s| {
-            let d = clouds::differences(s);
+        differences.with(|d| {
             if d.is_empty() {
                 return String::new();
             }

@@ -125,19 +125,24 @@ impl Form {
     }
 }
 
+/// The server's message about the field at `path`, shown next to it (in a table cell, without
+/// the path the cell already says).
+fn error_at(form: Form, path: String, in_cell: bool) -> impl Fn() -> Option<AnyView> {
+    move || {
+        let error = form.error.get().filter(|e| e.field.as_deref() == Some(path.as_str()))?;
+        let message = match error.message.strip_prefix(&format!("{path}: ")) {
+            Some(bare) if in_cell => bare.to_owned(),
+            _ => error.message,
+        };
+        Some(view! { <span class="field-error">{message}</span> }.into_any())
+    }
+}
+
 /// One field, or a group of fields for an object or a list of objects.
 fn field(form: Form, path: String, label: String, value: Value) -> AnyView {
     let error = {
         let path = path.clone();
-        move || {
-            let path = path.clone();
-            move || {
-                form.error
-                    .get()
-                    .filter(|e| e.field.as_deref() == Some(path.as_str()))
-                    .map(|e| view! { <span class="field-error">{e.message}</span> })
-            }
-        }
+        move || error_at(form, path.clone(), false)
     };
     match &value {
         Value::Object(map) if map.contains_key("method") => {
@@ -234,7 +239,7 @@ fn objective(form: Form, path: String, label: String, value: Value) -> AnyView {
                 </select>
             </label>
             {params}
-            {move || form.error.get().filter(|e| e.field.as_deref() == Some(here.as_str())).map(|e| view! { <span class="field-error">{e.message}</span> })}
+            {error_at(form, here, false)}
         </fieldset>
     }.into_any()
 }
@@ -330,7 +335,7 @@ const DIMENSIONS: [(&str, &str); 4] = [
 const PHASE_NUMBERS: [(&str, &str); 5] = [
     ("epochs", "epochs"),
     ("warmup_epochs", "warm-up epochs"),
-    ("warmup_lr", "warm-up from (none: flat)"),
+    ("warmup_lr", "warm-up from"),
     ("learning_rate", "learning rate"),
     ("subnets_per_step", "subnets / step"),
 ];
@@ -339,16 +344,7 @@ const PHASE_NUMBERS: [(&str, &str); 5] = [
 /// values), its epochs, warm-up, learning rate and subnets per step; phases can be added and
 /// removed.
 fn phases_editor(form: Form, phases: Vec<Value>) -> AnyView {
-    // In a cell the message goes without its field path, which the cell already says.
-    let cell_error = move |path: String| {
-        move || {
-            form.error.get().filter(|e| e.field.as_deref() == Some(path.as_str())).map(|e| {
-                let message =
-                    e.message.strip_prefix(&format!("{path}: ")).unwrap_or(&e.message).to_owned();
-                view! { <span class="field-error">{message}</span> }
-            })
-        }
-    };
+    let cell_error = move |path: String| error_at(form, path, true);
     let rows = phases.into_iter().enumerate().map(|(i, phase)| {
         let base = format!("phases[{i}]");
         let text = |key: &str| phase.get(key).map(display).unwrap_or_default();
@@ -393,7 +389,7 @@ fn phases_editor(form: Form, phases: Vec<Value>) -> AnyView {
             </tr></thead>
             <tbody>{rows}</tbody>
         </table>
-        <p class="note">"Each dimension: " <code>"all"</code> ", " <code>"largest n"</code> " (the n largest choices of each stage) or values (" <code>"3, 5"</code> ")."</p>
+        <p class="note">"Each dimension: " <code>"all"</code> ", " <code>"largest n"</code> " (the n largest choices of each stage) or values (" <code>"3, 5"</code> "). Warm-up from: empty warms up flat at the phase's rate, as the reference on one device."</p>
         <button class="add-phase" on:click=move |_| form.reshape(|c| {
             if let Some(Value::Array(list)) = c.get_mut("phases") && let Some(last) = list.last().cloned() {
                 let mut phase = last;

@@ -25,6 +25,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router, middleware};
+use proard_shared::api::ErrorBody;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tower_http::services::ServeDir;
@@ -171,10 +172,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = match self.field {
-            Some(field) => serde_json::json!({ "error": self.message, "field": field }),
-            None => serde_json::json!({ "error": self.message }),
-        };
+        let body = ErrorBody { error: self.message, field: self.field };
         (self.status, Json(body)).into_response()
     }
 }

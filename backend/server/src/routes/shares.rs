@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
+use proard_shared::api::ShareLink;
 use serde::Deserialize;
 
 use super::{Access, ApiError, ApiPath, AppState, OptionalJson, parse_id};
@@ -23,7 +24,7 @@ pub async fn create(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<NewShare>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<ShareLink>), ApiError> {
     access.owner()?;
     let id = parse_id("experiment", &id)?;
     let view = body.view.unwrap_or_else(|| serde_json::json!({}));
@@ -37,7 +38,7 @@ pub async fn create(
     let share = state.store.create_share(id, &token_hash(&token), &view).await?;
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
     let url = format!("http://{host}/share/{token}");
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": share, "token": token, "url": url }))))
+    Ok((StatusCode::CREATED, Json(ShareLink { id: share, token, url })))
 }
 
 pub async fn list(
