@@ -813,3 +813,44 @@ fn the_browser_reads_every_answer_with_the_shared_types() {
     let _: Vec<StageMetrics> =
         serde_json::from_str(&parse(&format!("/api/experiments/{id}/metrics"))).unwrap();
 }
+
+#[test]
+fn verifications_are_checked_queued_and_listed_apart_from_the_pipeline() {
+    let server = studio();
+    let id = create(&server, "verify");
+    student(&server, id, Cloud::Proard, 0, 9, 0.3);
+    let path = format!("/api/experiments/{id}/verifications");
+    let refused = |body: serde_json::Value, says: &str| {
+        let answer = server.owner("POST", &path, Some(&body.to_string()));
+        assert_eq!(answer.status, 422, "{body}: {}", answer.body);
+        assert!(error_of(&answer).contains(says), "{body}: {}", answer.body);
+    };
+    refused(json!({"cloud": "mine", "index": 0}), "not a cloud");
+    refused(json!({"cloud": "proard"}), "either `index`");
+    refused(json!({"cloud": "proard", "index": 5}), "no evaluated proard student with index 5");
+    refused(json!({"cloud": "proard", "index": 0, "attacks": ["pgd7"]}), "`pgd7` is not an attack");
+    refused(json!({"cloud": "proard", "index": 0, "images": 0}), "at least 1");
+    refused(json!({"cloud": "proard", "arch": {"d": [0]}}), "arch");
+    let answer =
+        server.owner("POST", &path, Some(r#"{"cloud": "proard", "index": 0, "speed": 1}"#));
+    assert!(error_of(&answer).contains("speed"), "{}", answer.body);
+
+    let before = server.owner("GET", &format!("/api/experiments/{id}"), None).json();
+    let body = json!({"cloud": "proard", "index": 0, "attacks": ["fgsm", "pgd20"]}).to_string();
+    let answer = server.owner("POST", &path, Some(&body));
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let queued: proard_shared::api::Verification = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(queued.status, proard_shared::api::Status::Queued);
+    assert_eq!(queued.arch, proard_shared::preset::preset("resnet-mini").unwrap().largest_arch());
+    assert_eq!((queued.download.clone(), queued.result.clone()), (None, None));
+    let arch = serde_json::to_value(&queued.arch).unwrap();
+    let answer =
+        server.owner("POST", &path, Some(&json!({"cloud": "baseline", "arch": arch}).to_string()));
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let listed: Vec<proard_shared::api::Verification> =
+        serde_json::from_str(&server.owner("GET", &path, None).body).unwrap();
+    assert_eq!(listed.iter().map(|v| v.id).collect::<Vec<_>>(), [queued.id + 1, queued.id]);
+    // The pipeline's progress and status ignore verification jobs.
+    let after = server.owner("GET", &format!("/api/experiments/{id}"), None).json();
+    assert_eq!((&after["progress"], &after["status"]), (&before["progress"], &before["status"]));
+}

@@ -18,12 +18,20 @@ pub fn key(student: &Student) -> String {
     format!("{}:{}", student.cloud, student.record.index)
 }
 
-/// Every number of a student and its arch, for tooltips and the selection panel.
-pub fn describe(student: &Student) -> String {
+/// What an experiment's robust accuracy is named, from its config (JSON text): `PGD-20`, or
+/// `PGD-20 (any iterate)` where the evaluation keeps the first fooling iterate.
+pub fn robust_label(config: &str) -> String {
+    let config = serde_json::from_str(config).unwrap_or(serde_json::Value::Null);
+    proard_shared::display::robust_label(&config)
+}
+
+/// Every number of a student and its arch, for tooltips and the selection panel; `robust` names
+/// the robust accuracy.
+pub fn describe(student: &Student, robust: &str) -> String {
     let r = &student.record;
     let arch = serde_json::to_string(&r.arch).unwrap_or_default();
     format!(
-        "#{}  {} MMACs  {} M params\nclean {:.3}  FGSM {:.3}  PGD-20 {:.3}\n{arch}",
+        "#{}  {} MMACs  {} M params\nclean {:.3}  FGSM {:.3}  {robust} {:.3}\n{arch}",
         r.index,
         mmacs(r.macs),
         mparams(r.params),
@@ -38,18 +46,19 @@ fn of<'a>(students: &'a [Student], cloud: &str) -> impl Iterator<Item = &'a Stud
     students.iter().filter(move |s| s.cloud == cloud)
 }
 
-fn point(s: &Student, x: f64, y: f64, toned: bool) -> Point {
-    Point { x, y, tone: toned.then(|| s.record.macs as f64 / 1e6), key: key(s), label: describe(s) }
+fn point(s: &Student, (x, y): (f64, f64), toned: bool, robust: &str) -> Point {
+    let tone = toned.then(|| s.record.macs as f64 / 1e6);
+    Point { x, y, tone, key: key(s), label: describe(s, robust) }
 }
 
 /// Clean vs PGD-20 accuracy: ProARD (circles) and baseline (squares) toned by MMACs, the teacher.
-pub fn accuracy_cloud(students: &[Student], prefix: &str) -> Vec<Series> {
+pub fn accuracy_cloud(students: &[Student], prefix: &str, robust: &str) -> Vec<Series> {
     let series = |cloud: &str, name: &str, marker, color: &str| Series {
         name: format!("{prefix}{name}"),
         marker,
         color: color.to_owned(),
         points: of(students, cloud)
-            .map(|s| point(s, s.record.clean, s.record.pgd20, cloud != "teacher"))
+            .map(|s| point(s, (s.record.clean, s.record.pgd20), cloud != "teacher", robust))
             .collect(),
         staircase: false,
     };
@@ -80,18 +89,22 @@ pub fn front<'a>(students: impl Iterator<Item = &'a Student>) -> Vec<&'a Student
 }
 
 /// MMACs vs PGD-20: each cloud's points and its front as a staircase.
-pub fn macs_front(students: &[Student], clouds: &[(&str, &str, &str)]) -> Vec<Series> {
+pub fn macs_front(
+    students: &[Student],
+    clouds: &[(&str, &str, &str)],
+    robust: &str,
+) -> Vec<Series> {
     let mut out = Vec::new();
     for &(cloud, name, color) in clouds {
         let points: Vec<Point> = of(students, cloud)
-            .map(|s| point(s, s.record.macs as f64 / 1e6, s.record.pgd20, false))
+            .map(|s| point(s, (s.record.macs as f64 / 1e6, s.record.pgd20), false, robust))
             .collect();
         if points.is_empty() {
             continue;
         }
         let front: Vec<Point> = front(of(students, cloud))
             .into_iter()
-            .map(|s| point(s, s.record.macs as f64 / 1e6, s.record.pgd20, false))
+            .map(|s| point(s, (s.record.macs as f64 / 1e6, s.record.pgd20), false, robust))
             .collect();
         out.push(Series {
             name: name.to_owned(),

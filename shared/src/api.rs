@@ -232,6 +232,69 @@ pub struct StudentValues {
     pub pgd20: f64,
 }
 
+/// A request to take a student home (`POST /api/experiments/{id}/verifications`): export it
+/// from its cloud's supernet, calibrated as the evaluation does, and attack it. No attacks:
+/// export only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewVerification {
+    /// proard | baseline | teacher
+    pub cloud: String,
+    /// The student record's index in the cloud; or give `arch`.
+    #[serde(default)]
+    pub index: Option<usize>,
+    #[serde(default)]
+    pub arch: Option<Arch>,
+    /// fgsm, pgd20, cw, apgd-ce, apgd-t, autoattack.
+    #[serde(default)]
+    pub attacks: Vec<String>,
+    /// The first this many of the run's evaluation images (all when absent).
+    #[serde(default)]
+    pub images: Option<usize>,
+    /// Iterations of every APGD attack (AutoAttack's 100 when absent).
+    #[serde(default)]
+    pub apgd_iterations: Option<usize>,
+}
+
+/// A verification and where it stands (`GET /api/experiments/{id}/verifications`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub id: i64,
+    pub experiment_id: i64,
+    pub request: NewVerification,
+    pub arch: Arch,
+    /// Its job's status and error.
+    pub status: Status,
+    pub error: Option<String>,
+    /// The exported student's download URL, once written.
+    pub download: Option<String>,
+    pub result: Option<VerificationResult>,
+    pub created_at: i64,
+}
+
+/// What a verification measured (the stored result also holds every attack's settings).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerificationResult {
+    pub images: usize,
+    pub seed: u64,
+    pub clean: f64,
+    pub fgsm: Option<f64>,
+    pub pgd20: Option<f64>,
+    pub worst: Option<f64>,
+    pub rows: Vec<VerifiedAttack>,
+    /// Warning signs of gradient masking, as sentences.
+    pub warnings: Vec<String>,
+}
+
+/// One attack's line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerifiedAttack {
+    pub name: String,
+    pub label: String,
+    pub accuracy: f64,
+    pub seconds: f64,
+}
+
 /// Who the caller is (`GET /api/access`): the owner (studio token) or a share link's holder,
 /// who may read one experiment and opens the view saved with the link.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

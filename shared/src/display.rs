@@ -24,9 +24,35 @@ pub fn mparams(params: u64) -> String {
     format!("{:.2}", params as f64 / 1e6)
 }
 
+/// How an attack's results are named: `PGD-20`, `CW∞-30`, with ` (any iterate)` when an example
+/// counts as broken if any iterate fooled it (lower than the papers' final-iterate figure).
+pub fn attack_label(name: &str, steps: usize, any_iterate: bool) -> String {
+    let suffix = if any_iterate { " (any iterate)" } else { "" };
+    format!("{name}-{steps}{suffix}")
+}
+
+/// The name of the students' robust accuracy in an experiment config (JSON): its
+/// `evaluation.pgd20` steps and iterate, `PGD-20` where the config leaves them out.
+pub fn robust_label(config: &serde_json::Value) -> String {
+    let pgd = &config["evaluation"]["pgd20"];
+    let steps = pgd["steps"].as_u64().unwrap_or(20) as usize;
+    attack_label("PGD", steps, pgd["iterate"].as_str() == Some("any-fooling"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn robust_accuracy_is_named_after_its_attack() {
+        assert_eq!(robust_label(&serde_json::json!({})), "PGD-20");
+        let config =
+            serde_json::json!({"evaluation": {"pgd20": {"steps": 10, "iterate": "final"}}});
+        assert_eq!(robust_label(&config), "PGD-10");
+        let any = serde_json::json!({"evaluation": {"pgd20": {"iterate": "any-fooling"}}});
+        assert_eq!(robust_label(&any), "PGD-20 (any iterate)");
+        assert_eq!(attack_label("CW∞", 30, false), "CW∞-30");
+    }
 
     #[test]
     fn digits_are_grouped_by_thousands() {

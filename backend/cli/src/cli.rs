@@ -2,6 +2,7 @@
 
 mod data;
 mod experiment;
+mod student;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -95,6 +96,12 @@ pub enum Command {
     Bench(experiment::BenchArgs),
     /// What a run has produced so far: stages, and ProARD and baseline students side by side.
     Report(experiment::ReportArgs),
+    /// Write one student of a run as a standalone weights file, BatchNorm calibrated as the
+    /// run's evaluation does.
+    Export(student::ExportArgs),
+    /// Attack one exported student: clean, FGSM, PGD-20, CW∞, APGD-CE, APGD-T, AutoAttack-style,
+    /// with warning flags for gradient masking.
+    Verify(student::VerifyArgs),
     /// Serve the studio and its API, with local workers running the queued experiments.
     Serve {
         /// Address to listen on; loopback unless you ask otherwise.
@@ -480,6 +487,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => experiment::eval(args),
         Command::Bench(args) => experiment::bench_command(args),
         Command::Report(args) => experiment::report_command(args),
+        Command::Export(args) => student::export_command(args),
+        Command::Verify(args) => student::verify_command(args),
         Command::Serve { addr, static_dir, store, workers, no_demo, lease_seconds } => {
             serve(addr, static_dir, store, workers, !no_demo, lease_seconds)
         }

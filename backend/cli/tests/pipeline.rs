@@ -238,6 +238,105 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
     assert!(text.contains("on the same 6 archs"), "{text}");
     assert!(failure(&["report", dir.path().to_str().unwrap()]).contains("no proard run"));
 
+    // A student taken home: exported from its record and verified on the run's images with the
+    // run's attacks, it measures exactly what its record says.
+    let student = dir.path().join("student-0.safetensors");
+    let export = |arch: &str, supernet: &str, path: &Path| {
+        proard(
+            &["export", "--run", out_arg, "--arch", arch, "--supernet", supernet, "--out"]
+                .into_iter()
+                .chain([path.to_str().unwrap()])
+                .collect::<Vec<_>>(),
+        )
+    };
+    let exported = export("0", "proard", &student);
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let verify_run = |path: &Path, extra: &[&str]| -> Value {
+        let mut args = vec!["verify", path.to_str().unwrap(), "--run", out_arg, "--json"];
+        args.extend(extra);
+        serde_json::from_str(&stdout(&proard(&args))).unwrap()
+    };
+    let verified = verify_run(&student, &["--attacks", "fgsm,pgd20"]);
+    let record = records.iter().find(|r| r["index"] == 0).unwrap();
+    for field in ["clean", "fgsm", "pgd20"] {
+        assert_eq!(verified[field], record[field], "{field}: {verified} vs {record}");
+    }
+    assert_eq!(verified["images"], 48);
+    let mut pgd20 = verified["rows"][1]["settings"].clone();
+    assert_eq!(pgd20["attack"], "pgd");
+    pgd20.as_object_mut().unwrap().remove("attack");
+    assert_eq!(pgd20, record["settings"]["pgd20"]);
+    // The baseline's students too, and the file says how it was calibrated.
+    let baseline_student = dir.path().join("baseline-3.safetensors");
+    assert!(export("3", "baseline", &baseline_student).status.success());
+    let baseline_record =
+        lines(&out.join("baseline/students.jsonl")).into_iter().find(|r| r["index"] == 3).unwrap();
+    let verified = verify_run(&baseline_student, &["--attacks", "pgd20"]);
+    assert_eq!(verified["pgd20"], baseline_record["pgd20"]);
+    assert_eq!(verified["fgsm"], Value::Null);
+    let metadata = proard_core::model::weights::read_metadata(&baseline_student).unwrap();
+    let info: Value = serde_json::from_str(&metadata["proard.export"]).unwrap();
+    assert_eq!(
+        (info["cloud"].as_str(), info["calibration_images"].as_u64()),
+        (Some("baseline"), Some(64))
+    );
+    assert_eq!(info["record"]["index"], 3);
+    // Every attack with its flags, on the synthetic test split.
+    let full: Value = serde_json::from_str(&stdout(&proard(&[
+        "verify",
+        student.to_str().unwrap(),
+        "--data",
+        "synthetic",
+        "--images",
+        "32",
+        "--apgd-iterations",
+        "5",
+        "--json",
+    ])))
+    .unwrap();
+    let names: Vec<&str> =
+        full["rows"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["fgsm", "pgd20", "cw", "apgd-ce", "apgd-t", "autoattack"]);
+    assert_eq!(full["images"], 32);
+    assert!(full["worst"].as_f64() <= full["pgd20"].as_f64(), "{full}");
+    assert!(full["flags"].is_array() && full["pgd20_double_epsilon"].is_number(), "{full}");
+    let table = stdout(&proard(&[
+        "verify",
+        student.to_str().unwrap(),
+        "--data",
+        "synthetic",
+        "--images",
+        "16",
+        "--attacks",
+        "fgsm,pgd20,apgd-t",
+        "--apgd-iterations",
+        "5",
+    ]));
+    assert!(
+        table.contains("PGD-20") && table.contains("APGD-T") && table.contains("16 test images"),
+        "{table}"
+    );
+    // Bad requests say what is wrong.
+    let error =
+        failure(&["export", "--run", out_arg, "--arch", "99", "--out", "/tmp/never.safetensors"]);
+    assert!(
+        error.contains("no proard student record has index 99") && error.contains("0–5"),
+        "{error}"
+    );
+    let error = failure(&[
+        "export",
+        "--run",
+        out_arg,
+        "--arch",
+        "{\"d\": [9]}",
+        "--out",
+        "/tmp/never.safetensors",
+    ]);
+    assert!(error.contains("neither a record index nor an arch"), "{error}");
+    let error =
+        failure(&["verify", student.to_str().unwrap(), "--data", "synthetic", "--attacks", "pgd7"]);
+    assert!(error.contains("`pgd7` is not an attack"), "{error}");
+
     // Two shards side by side share the finished stages and restore the run's copies.
     for copy in ["supernet.safetensors", "baseline/supernet.safetensors"] {
         std::fs::remove_file(out.join(copy)).unwrap();

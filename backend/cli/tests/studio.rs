@@ -20,6 +20,7 @@ use proard_server::store::experiments::{Experiment, NewExperiment, Status};
 use proard_server::store::metrics::StepRow;
 use proard_server::store::students::StudentQuery;
 use proard_server::store::{Store, sqlite_url};
+use proard_shared::api::NewVerification;
 use support::{failure, proard, stdout};
 
 const CONFIG: &str = include_str!("support/tiny.toml");
@@ -213,9 +214,46 @@ fn experiments_through_the_queue_equal_proard_run_through_kills_and_shared_shard
     // evaluation shards go to different workers.
     let id = studio.create(CONFIG, 2);
     studio.wait_status(id, Status::Done);
+    // A student verified by a job (and another only exported): its clean, FGSM and PGD-20 are
+    // the record's, the file is an artifact, and the experiment stays done.
+    let record = &student_records(&RunLayout::new(&reference), Cloud::Proard).unwrap()[0];
+    let verify = |attacks: &[&str]| {
+        let request = NewVerification {
+            cloud: "proard".into(),
+            index: Some(record.index),
+            arch: None,
+            attacks: attacks.iter().map(|a| a.to_string()).collect(),
+            images: None,
+            apgd_iterations: Some(2),
+        };
+        let created = studio.store.create_verification(id, &request, &record.arch, "proard #0");
+        studio.runtime.block_on(created).unwrap().id
+    };
+    let (verified, exported) = (verify(&["fgsm", "pgd20", "apgd-t"]), verify(&[]));
+    let verification = |v: i64| studio.runtime.block_on(studio.store.verification(v)).unwrap();
+    studio.wait("both verifications", || {
+        [verified, exported].iter().all(|v| verification(*v).status == Status::Done)
+    });
+    let result = verification(verified).result.unwrap();
+    for (field, value) in [("clean", record.clean), ("fgsm", record.fgsm), ("pgd20", record.pgd20)]
+    {
+        assert_eq!(result[field].as_f64(), Some(value), "{field}: {result}");
+    }
+    assert!(result["apgd_t"].as_f64().unwrap() <= record.clean, "{result}");
+    let only = verification(exported);
+    assert_eq!(only.result, None);
+    let file = studio.data().join(only.student_path.unwrap());
+    assert!(file.exists(), "{}", file.display());
+    let artifacts = studio.runtime.block_on(studio.store.artifacts(id)).unwrap();
+    assert!(artifacts.iter().any(|a| a.kind == "student-proard-0"), "{artifacts:?}");
+    assert_eq!(studio.experiment(id).status, Status::Done);
     kill(a);
     kill(b);
     let jobs = studio.runtime.block_on(studio.store.jobs(id)).unwrap();
+    let jobs: Vec<_> = jobs
+        .into_iter()
+        .filter(|j| !j.label.starts_with("verify") && !j.label.starts_with("export"))
+        .collect();
     let evaluators: Vec<&str> = jobs
         .iter()
         .filter(|j| j.label.starts_with("evaluate"))

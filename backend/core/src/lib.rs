@@ -10,7 +10,8 @@
 //! * [`model`] — dynamic supernets, BatchNorm modes, students, weights files;
 //! * [`objective`] — robust training objectives (SAT, TRADES, MART, ARD, IAD, RSLAD, AdaAD, DARD, CIARD);
 //! * [`overlay`] — partial config tables over context-dependent defaults;
-//! * [`spaces`] — a space from a preset name or a file.
+//! * [`spaces`] — a space from a preset name or a file;
+//! * [`verify`] — one student under strong attacks, with gradient-masking flags.
 
 pub mod attack;
 pub mod bench;
@@ -21,3 +22,4 @@ pub mod model;
 pub mod objective;
 pub mod overlay;
 pub mod spaces;
+pub mod verify;

@@ -7,15 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::prelude::*;
+use proard_core::attack::cross_entropy;
 use proard_core::attack::selftest::{SelfTestConfig, train_small_network};
 use proard_core::attack::{
-    ApgdConfig, ApgdLoss, Attack, DpgdConfig, EvalReport, FgsmConfig, PgdConfig, PgdLoss, PgdStart,
-    PointOutcome, SequenceConfig, apgd, dpgd, evaluate, fgsm, pgd, pgd_with_target, run_sequence,
+    ApgdConfig, ApgdLoss, Attack, DpgdConfig, EvalReport, FgsmConfig, PgdConfig, PgdIterate,
+    PgdLoss, PgdStart, PointOutcome, SequenceConfig, apgd, dpgd, evaluate, fgsm, pgd,
+    pgd_with_target, run_sequence,
 };
 use proard_core::data::loader::{Loader, LoaderConfig};
 use proard_core::data::synthetic::{self, SyntheticConfig};
 use proard_core::data::{ImageSet, Split};
-use proard_core::model::{BnMode, Network, View};
+use proard_core::model::{BnMode, NetConfig, Network, Supernet, View};
 use proard_shared::Subnet;
 
 /// Flex has one global RNG: tests that seed it run one at a time.
@@ -72,8 +74,15 @@ fn check_in_ball(name: &str, x: &Tensor<4>, adversarial: &Tensor<4>, epsilon: f6
     assert!(distance > epsilon / 2.0, "{name}: the attack barely moved ({distance})");
 }
 
+/// PGD that keeps the first fooling iterate: its accuracy cannot rise with ε or steps for a
+/// fixed seed, so the checks below hold by construction.
 fn pgd_with(epsilon: f64, steps: usize) -> Attack {
-    Attack::Pgd(PgdConfig { epsilon, steps, ..PgdConfig::default() })
+    Attack::Pgd(PgdConfig {
+        epsilon,
+        steps,
+        iterate: PgdIterate::AnyFooling,
+        ..PgdConfig::default()
+    })
 }
 
 fn accuracy(report: &EvalReport, attack: &Attack) -> f64 {
@@ -157,6 +166,10 @@ fn attacks_on_a_trained_subnet_are_bounded_monotone_and_recorded() {
         ..PgdConfig::default()
     });
     attacks.push(strong.clone());
+    // The papers' PGD-20 (final iterate) on the same starts: an example it breaks is broken by
+    // some iterate, so it can only report more robustness than the any-iterate count.
+    let final_iterate = Attack::Pgd(PgdConfig { epsilon, ..PgdConfig::default() });
+    attacks.push(final_iterate.clone());
     let report = evaluate(&network, &subnet, batches, &attacks, 9);
     eprintln!("evaluation: {:.1} s", started.elapsed().as_secs_f64());
     eprintln!("{}", serde_json::to_string(&report).unwrap());
@@ -176,6 +189,7 @@ fn attacks_on_a_trained_subnet_are_bounded_monotone_and_recorded() {
 
     assert!(accuracy(&report, &strong) <= 0.25, "PGD-20 at 32/255 fools most images");
     assert!(accuracy(&report, &strong) <= along_steps[2], "a larger budget is no weaker");
+    assert!(accuracy(&report, &final_iterate) >= along_steps[2], "final ≥ any iterate");
 
     // The report carries every parameter and reads back as it was written.
     let json = serde_json::to_value(&report).unwrap();
@@ -185,6 +199,8 @@ fn attacks_on_a_trained_subnet_are_bounded_monotone_and_recorded() {
     assert_eq!(recorded["restarts"], 1);
     assert_eq!(recorded["loss"]["kind"], "cross-entropy");
     assert_eq!(recorded["start"]["kind"], "uniform");
+    assert_eq!(recorded["iterate"], "any-fooling");
+    assert_eq!(json["attacks"][9]["attack"]["iterate"], "final");
     assert_eq!(json["seed"], 9);
     let read_back: EvalReport = serde_json::from_value(json).unwrap();
     assert_eq!(read_back, report);
@@ -261,6 +277,10 @@ fn configurations_have_the_reference_defaults_and_fill_missing_fields() {
     let apgd_t = ApgdConfig::targeted();
     assert_eq!((apgd_t.iterations, apgd_t.restarts, apgd_t.rho), (100, 1, 0.75));
     assert_eq!(apgd_t.loss, ApgdLoss::TargetedDlr { target_classes: 9 });
+    assert_eq!((pgd20.iterate, pgd20.label()), (PgdIterate::Final, "PGD-20".to_owned()));
+    let any = PgdConfig { iterate: PgdIterate::AnyFooling, ..PgdConfig::default() };
+    assert_eq!(any.label(), "PGD-20 (any iterate)");
+    assert_eq!(fgsm_as_pgd.iterate, PgdIterate::Final);
     let partial: Attack = serde_json::from_str(
         r#"{"attack": "pgd", "steps": 7, "loss": {"kind": "cw-margin", "confidence": 0.0}}"#,
     )
@@ -268,4 +288,89 @@ fn configurations_have_the_reference_defaults_and_fill_missing_fields() {
     let expected =
         PgdConfig { steps: 7, loss: PgdLoss::CwMargin { confidence: 0.0 }, ..PgdConfig::default() };
     assert_eq!(partial, Attack::Pgd(expected));
+}
+
+/// PGD's update written out step by step from the definition (docs/attacks.md):
+/// x_{t+1} = Π_{B∞(x, ε) ∩ [0,1]}(x_t + α·sign(∇ CE(f(x_t), y))), from the clean image.
+/// Returns every iterate x_0 … x_k.
+fn pgd_by_hand(
+    network: &Network,
+    subnet: &Subnet,
+    x: &Tensor<4>,
+    labels: &Tensor<1, Int>,
+    (epsilon, alpha, steps): (f64, f64, usize),
+) -> Vec<Tensor<4>> {
+    let frozen = network.valid();
+    let mut iterates = vec![x.clone()];
+    for _ in 0..steps {
+        let current = iterates.last().unwrap().clone();
+        let attached = current.clone().autodiff().require_grad();
+        let logits = View::new(&frozen, subnet).forward(attached.clone(), BnMode::Eval);
+        let gradient = attached.grad(&cross_entropy(logits, labels.clone()).backward()).unwrap();
+        let stepped = current + gradient.sign() * alpha;
+        let low = (x.clone() - epsilon).clamp_min(0.0);
+        let high = (x.clone() + epsilon).clamp_max(1.0);
+        iterates.push(stepped.max_pair(low).min_pair(high));
+    }
+    iterates
+}
+
+#[test]
+fn pgd_follows_its_definition_and_returns_the_final_iterate() {
+    let _rng = lock();
+    let device = Device::flex();
+    device.seed(11);
+    let set = Arc::new(synthetic::generate(&SyntheticConfig { seed: 11, train: 16, test: 32 }));
+    let space = proard_core::spaces::load_space("resnet-mini").unwrap();
+    let supernet = Supernet::new(space.clone(), NetConfig::new(), &device);
+    let subnet = supernet.subnet(&space.smallest_arch()).unwrap();
+    let (x, labels) = Loader::new(set, Split::Test, LoaderConfig::eval(32))
+        .epoch(0)
+        .next()
+        .unwrap()
+        .tensors(&device);
+    // ε = 2α: the third step is clipped by the ball.
+    let (epsilon, alpha, steps) = (4.0 / 255.0, 2.0 / 255.0, 3);
+    let config = PgdConfig {
+        epsilon,
+        step_size: alpha,
+        steps,
+        start: PgdStart::None,
+        ..PgdConfig::default()
+    };
+    let iterates = pgd_by_hand(&supernet.network, &subnet, &x, &labels, (epsilon, alpha, steps));
+    let max_difference =
+        |a: &Tensor<4>, b: &Tensor<4>| (a.clone() - b.clone()).abs().max().into_scalar::<f32>();
+
+    let final_iterate = pgd(&supernet.network, &subnet, x.clone(), labels.clone(), &config);
+    assert!(max_difference(&final_iterate, &iterates[steps]) < 1e-6, "PGD returns x_k");
+    // Every pixel moved by exactly α in the first step, unless [0, 1] stopped it.
+    let moved = (iterates[1].clone() - x.clone()).abs();
+    let at_bound = iterates[1].clone().equal_elem(0.0).bool_or(iterates[1].clone().equal_elem(1.0));
+    let off = moved.sub_scalar(alpha).abs().greater_elem(1e-6).bool_and(at_bound.bool_not());
+    assert_eq!(off.int().sum().into_scalar::<i64>(), 0, "a first step of exactly α");
+
+    // The any-iterate variant keeps, per image, the first iterate that fooled the model.
+    let any = PgdConfig { iterate: PgdIterate::AnyFooling, ..config };
+    let kept = pgd(&supernet.network, &subnet, x.clone(), labels.clone(), &any);
+    let frozen = supernet.network.valid();
+    let wrong = |image: &Tensor<4>| -> Vec<bool> {
+        let predicted = View::new(&frozen, &subnet).forward(image.clone(), BnMode::Eval).argmax(1);
+        let predicted: Vec<i64> =
+            predicted.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let truth: Vec<i64> =
+            labels.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        predicted.iter().zip(&truth).map(|(p, t)| p != t).collect()
+    };
+    let fooled_at: Vec<Vec<bool>> = iterates.iter().map(wrong).collect();
+    let mut some_kept_early = false;
+    for image in 0..32 {
+        let first = fooled_at.iter().position(|fooled| fooled[image]).unwrap_or(steps);
+        some_kept_early |= first < steps;
+        let index = Tensor::<1, Int>::from_ints([image as i32], &device);
+        let expected = iterates[first].clone().select(0, index.clone());
+        let got = kept.clone().select(0, index);
+        assert!(max_difference(&got, &expected) < 1e-6, "image {image} keeps x_{first}");
+    }
+    assert!(some_kept_early, "an untrained net is fooled early on some image");
 }

@@ -282,7 +282,7 @@ fn weights_files_round_trip_and_refuse_the_wrong_kind() {
 
     let student = supernet.export(&arch).unwrap();
     let student_path = dir.path().join("student.safetensors");
-    save_student(&student, &space, &supernet.config, &student_path).unwrap();
+    save_student(&student, &space, &supernet.config, &[], &student_path).unwrap();
     let loaded = load_student(&student_path, &device).unwrap();
     assert_eq!(loaded.arch, arch);
     assert!(max_abs_diff(loaded.forward(x, &mut Pass::eval()), expected) <= 1e-5);

@@ -90,6 +90,7 @@ async fn mark_finished(
             JobKind::TrainPhase { index, .. } => finished(&all[1 + index].name)?,
             JobKind::TrainBaseline => finished("baseline")?,
             JobKind::Evaluate { .. } => evaluated,
+            JobKind::Verify { .. } => false,
         };
         if done {
             store.mark_job_done(job.id).await?;

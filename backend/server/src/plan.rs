@@ -23,28 +23,41 @@ pub enum JobKind {
         shard: usize,
         shards: usize,
     },
+    /// Export one student and attack it (a row of `verifications`); not part of the pipeline,
+    /// so it does not count towards the experiment's status.
+    Verify {
+        verification: i64,
+        /// `proard #3`, `baseline (given arch)`.
+        student: String,
+        export_only: bool,
+    },
 }
 
 impl JobKind {
-    /// How far the pipeline goes for this job; earlier stages are finished and only loaded.
-    pub fn goal(&self) -> Goal {
-        match self {
+    /// How far the pipeline goes for this job (earlier stages are finished and only loaded);
+    /// `None` for a job outside the pipeline.
+    pub fn goal(&self) -> Option<Goal> {
+        Some(match self {
             JobKind::TrainTeacher => Goal::Teacher,
             JobKind::TrainPhase { index, .. } => Goal::Phase(*index),
             JobKind::TrainBaseline => Goal::Baseline,
             JobKind::Evaluate { shard, shards } => {
                 Goal::Evaluate(Shard { index: *shard, count: *shards })
             }
-        }
+            JobKind::Verify { .. } => return None,
+        })
     }
 
-    /// A short human name: `train teacher`, `train phase 2 (depth)`, `evaluate 1/2`.
+    /// A short human name: `train teacher`, `train phase 2 (depth)`, `evaluate 1/2`,
+    /// `verify proard #3`.
     pub fn label(&self) -> String {
         match self {
             JobKind::TrainTeacher => "train teacher".into(),
             JobKind::TrainPhase { index, name } => format!("train phase {} ({name})", index + 1),
             JobKind::TrainBaseline => "train baseline".into(),
             JobKind::Evaluate { shard, shards } => format!("evaluate {}/{shards}", shard + 1),
+            JobKind::Verify { student, export_only: true, .. } => format!("export {student}"),
+            JobKind::Verify { student, .. } => format!("verify {student}"),
         }
     }
 }
@@ -108,7 +121,7 @@ mod tests {
         let json = serde_json::to_string(&kind).unwrap();
         assert_eq!(json, r#"{"kind":"train-phase","index":1,"name":"depth"}"#);
         assert_eq!(serde_json::from_str::<JobKind>(&json).unwrap(), kind);
-        assert_eq!(kind.goal(), Goal::Phase(1));
+        assert_eq!(kind.goal(), Some(Goal::Phase(1)));
         assert_eq!(kind.label(), "train phase 2 (depth)");
     }
 }

@@ -117,26 +117,39 @@ async fn run_job(
         stop.clone(),
         lost.clone(),
     ));
-    let recorder = Recorder::new(Handle::current(), store.clone(), experiment.id, stop);
-    let goal = job.kind.goal();
-    let computed = {
-        let (run_config, out) = (run_config.clone(), out.clone());
-        tokio::task::spawn_blocking(move || {
-            proard_core::experiment::run(&run_config, &out, goal, &recorder)
-        })
-        .await
+    let computed = match (job.kind.goal(), &job.kind) {
+        (Some(goal), _) => {
+            let recorder = Recorder::new(Handle::current(), store.clone(), experiment.id, stop);
+            let computed = {
+                let (run_config, out) = (run_config.clone(), out.clone());
+                tokio::task::spawn_blocking(move || {
+                    proard_core::experiment::run(&run_config, &out, goal, &recorder).map(|_| ())
+                })
+                .await
+            };
+            if let Err(error) =
+                sync(store, experiment.id, &config.data_dir, &run_config, &out, &job.kind).await
+            {
+                tracing::warn!("job {}: reading its files into the store: {error:#}", job.id);
+            }
+            computed
+        }
+        (None, JobKind::Verify { verification, .. }) => {
+            let verified =
+                verify_job(store, &config.data_dir, &experiment, &run_config, *verification).await;
+            match verified {
+                Ok(computed) => computed,
+                Err(error) => Ok(Err(RunError::Missing(format!("{error:#}")))),
+            }
+        }
+        (None, kind) => unreachable!("every pipeline job has a goal: {kind:?}"),
     };
-    if let Err(error) =
-        sync(store, experiment.id, &config.data_dir, &run_config, &out, &job.kind).await
-    {
-        tracing::warn!("job {}: reading its files into the store: {error:#}", job.id);
-    }
     heartbeat.abort();
     if lost.load(Ordering::SeqCst) {
         return None;
     }
     Some(match computed {
-        Ok(Ok(_)) => JobOutcome::Done,
+        Ok(Ok(())) => JobOutcome::Done,
         Ok(Err(RunError::Cancelled { .. })) => JobOutcome::Cancelled,
         Ok(Err(error)) if error.is_transient() => {
             JobOutcome::Transient { kind: error.kind().into(), error: error.to_string() }
@@ -144,6 +157,44 @@ async fn run_job(
         Ok(Err(error)) => failed(error.kind(), &error),
         Err(panic) => failed("panic", &format!("the job panicked: {panic}")),
     })
+}
+
+/// Exports and verifies one student on a blocking thread, then stores the file and the report.
+async fn verify_job(
+    store: &Store,
+    data_dir: &Path,
+    experiment: &proard_shared::api::Experiment,
+    run_config: &proard_core::experiment::ExperimentConfig,
+    id: i64,
+) -> anyhow::Result<Result<Result<(), RunError>, tokio::task::JoinError>> {
+    let stored = store.verification(id).await?;
+    let relative = crate::verification::student_path(&experiment.dir, id);
+    let computed = {
+        let (config, run) = (run_config.clone(), data_dir.join(&experiment.dir));
+        let (request, arch, out) =
+            (stored.request.clone(), stored.arch.clone(), data_dir.join(&relative));
+        tokio::task::spawn_blocking(move || {
+            crate::verification::export_and_verify(&config, &run, &request, &arch, &out)
+        })
+        .await
+    };
+    let report = match computed {
+        Ok(Ok(report)) => report,
+        Ok(Err(error)) => return Ok(Ok(Err(error))),
+        Err(panic) => return Ok(Err(panic)),
+    };
+    let bytes = std::fs::metadata(data_dir.join(&relative)).map(|m| m.len()).unwrap_or(0);
+    let student = match (&stored.request.index, stored.request.cloud.as_str()) {
+        (Some(index), cloud) => format!("student-{cloud}-{index}"),
+        (None, cloud) => format!("student-{cloud}-{id}"),
+    };
+    store.put_artifact(experiment.id, &student, &relative, bytes).await?;
+    store.set_verification_student(id, &relative).await?;
+    if let Some(report) = report {
+        let json = serde_json::to_value(&report).context("serialising the report")?;
+        store.set_verification_result(experiment.id, id, &json).await?;
+    }
+    Ok(Ok(Ok(())))
 }
 
 fn failed(kind: &str, error: &dyn std::fmt::Display) -> JobOutcome {
@@ -169,6 +220,7 @@ async fn sync(
         JobKind::Evaluate { .. } => {
             return sync_students(store, experiment, data_dir, &layout).await;
         }
+        JobKind::Verify { .. } => return Ok(()),
     };
     let stage = stage.with_context(|| format!("the config has no stage for `{}`", kind.label()))?;
     sync_stage(store, experiment, data_dir, stage).await

@@ -263,7 +263,9 @@ fn ring(ctx: &CanvasRenderingContext2d, x: f64, y: f64, color: &str, r: f64) {
 pub fn Cloud(
     #[prop(into)] series: Signal<Vec<Series>>,
     x_label: &'static str,
-    y_label: &'static str,
+    /// Owned: robust accuracy is named after the experiment's attack (`PGD-20 accuracy`).
+    #[prop(into)]
+    y_label: String,
     /// What the tone scale measures (shown on its legend), e.g. "MMACs".
     tone_label: &'static str,
     /// The selected point's key ("" for none).
@@ -299,7 +301,7 @@ pub fn Cloud(
         measure();
         let frame = frame();
         let Some(ctx) = context(&canvas, frame.width) else { return };
-        draw_axes(&ctx, &frame, x_label, y_label);
+        draw_axes(&ctx, &frame, x_label, &y_label);
         series.with(|s| draw_points(&ctx, &frame, s, tones.get().unwrap_or((0.0, 1.0))));
     });
     Effect::new(move |_| {

@@ -4,10 +4,12 @@
 //! * [`line_chart`] — curves over steps or epochs (SVG, one path per series);
 //! * [`ticks`] — axis ticks at round numbers;
 //! * [`stages`] — an experiment's stages on a time line with progress and ETA;
-//! * [`status`] — the status badge.
+//! * [`status`] — the status badge;
+//! * [`verifications`] — export / verify a student, and the verified students.
 
 pub mod cloud;
 pub mod line_chart;
 pub mod stages;
 pub mod status;
 pub mod ticks;
+pub mod verifications;

@@ -6,7 +6,7 @@ use leptos_router::components::A;
 use proard_shared::api::{ExperimentDetail, StageMetrics, Student};
 
 use crate::api;
-use crate::clouds::front;
+use crate::clouds::{describe, front, robust_label};
 use crate::components::cloud::{Cloud, Marker, Point, Series};
 use crate::components::line_chart::{Line, LineChart};
 use crate::pages::experiment::all_students;
@@ -74,7 +74,11 @@ pub fn ComparePage() -> impl IntoView {
                         y: s.record.pgd20,
                         tone: None,
                         key: format!("{}:{}", run.detail.summary.experiment.id, s.record.index),
-                        label: format!("{}\n{}", label(run), crate::clouds::describe(s)),
+                        label: format!(
+                            "{}\n{}",
+                            label(run),
+                            describe(s, &robust_label(&run.detail.summary.experiment.config))
+                        ),
                     })
                     .collect(),
                 staircase: false,
@@ -97,7 +101,11 @@ pub fn ComparePage() -> impl IntoView {
                         y: s.record.pgd20,
                         tone: None,
                         key: format!("{}:{}", run.detail.summary.experiment.id, s.record.index),
-                        label: format!("{}\n{}", label(run), crate::clouds::describe(s)),
+                        label: format!(
+                            "{}\n{}",
+                            label(run),
+                            describe(s, &robust_label(&run.detail.summary.experiment.config))
+                        ),
                     })
                     .collect(),
                 staircase: true,
@@ -140,7 +148,7 @@ pub fn ComparePage() -> impl IntoView {
                 }.into_any(),
                 Ok(runs) => view! {
                     <table class="data" id="compared">
-                        <thead><tr><th>"experiment"</th><th>"teacher"</th><th>"distillation"</th><th class="num">"students"</th><th class="num">"best clean"</th><th class="num">"best PGD-20"</th><th class="num">"mean PGD-20"</th></tr></thead>
+                        <thead><tr><th>"experiment"</th><th>"teacher"</th><th>"distillation"</th><th class="num">"students"</th><th class="num">"best clean"</th><th>"robust accuracy"</th><th class="num">"best robust"</th><th class="num">"mean robust"</th></tr></thead>
                         <tbody>{runs.into_iter().enumerate().map(|(i, run)| {
                             let e = run.detail.summary.experiment.clone();
                             let (name, count) = (label(&run), run.students.len());
@@ -151,6 +159,7 @@ pub fn ComparePage() -> impl IntoView {
                                 <td>{e.teacher_method.clone()}</td><td>{e.distill_method.clone()}</td>
                                 <td class="num">{count}</td>
                                 <td class="num">{accuracy(best_clean)}</td>
+                                <td class="attack">{robust_label(&e.config)}</td>
                                 <td class="num">{accuracy(best_pgd20)}</td>
                                 <td class="num">{accuracy(mean)}</td>
                             </tr> }

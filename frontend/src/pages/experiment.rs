@@ -7,7 +7,7 @@ use gloo::net::http::Method;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use proard_shared::api::{ExperimentDetail, Page, ShareLink, StageMetrics, Student};
-use proard_shared::display::{mmacs, mparams};
+use proard_shared::display::{attack_label, mmacs, mparams};
 
 use crate::api;
 use crate::clouds::{self, BASELINE, PROARD, TEACHER};
@@ -15,6 +15,7 @@ use crate::components::cloud::Cloud;
 use crate::components::line_chart::{Line, LineChart};
 use crate::components::stages::StageTimeline;
 use crate::components::status::StatusBadge;
+use crate::components::verifications::{Verifications, VerifyControls};
 use crate::live;
 use crate::pages::experiments::{accuracy, when};
 use crate::url_state::{query, query_setter};
@@ -56,6 +57,7 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
     let (stage_changed, set_stage_changed) = signal(0u64);
     let (step_changed, set_step_changed) = signal(0u64);
     let (student_changed, set_student_changed) = signal(0u64);
+    let (verification_changed, set_verification_changed) = signal(0u64);
     live::follow(
         api::events_url(&format!("/api/experiments/{id}/events")),
         1000,
@@ -65,6 +67,7 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
             ("step", set_step_changed),
             ("epoch", set_step_changed),
             ("student", set_student_changed),
+            ("verification", set_verification_changed),
         ],
     );
     let detail = LocalResource::new(move || {
@@ -99,6 +102,13 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
         }
     };
     let students_list = Memo::new(move |_| students.get().and_then(Result::ok).unwrap_or_default());
+    // `PGD-20`, or what the experiment's evaluation attack is named (`PGD-20 (any iterate)`).
+    let robust = Memo::new(move |_| {
+        detail.with(|d| match d {
+            Some(Ok(d)) => clouds::robust_label(&d.summary.experiment.config),
+            _ => attack_label("PGD", 20, false),
+        })
+    });
     view! {
         <section class="page experiment" data-id=id>
             {move || detail.get().map(|answer| match answer {
@@ -116,8 +126,9 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
             </nav>
             {move || match tab.get().as_str() {
                 "training" => view! { <Training metrics=metrics /> }.into_any(),
-                "table" => view! { <NetworksTable id=id students=students_list /> }.into_any(),
-                _ => view! { <StudentsTab students=students_list /> }.into_any(),
+                "table" => view! { <NetworksTable id=id students=students_list robust=robust.get() /> }.into_any(),
+                _ => view! { <StudentsTab id=id read_only=read_only students=students_list robust=robust.get()
+                    verification_changed=verification_changed set_verification_changed=set_verification_changed /> }.into_any(),
             }}
         </section>
     }
@@ -193,7 +204,7 @@ fn Head(detail: ExperimentDetail, read_only: bool) -> impl IntoView {
                 {(!e.notes.is_empty()).then(|| view! { <p class="notes">{e.notes.clone()}</p> })}
                 {e.error.clone().map(|error| view! { <p class="error">{error}</p> })}
                 <p class="facts">
-                    {format!("best ProARD student: clean {}, PGD-20 {}", accuracy(detail.summary.best_clean), accuracy(detail.summary.best_pgd20))}
+                    {format!("best ProARD student: clean {}, {} {}", accuracy(detail.summary.best_clean), clouds::robust_label(&e.config), accuracy(detail.summary.best_pgd20))}
                 </p>
             </div>
             {(!read_only).then(|| view! {
@@ -223,16 +234,28 @@ fn Head(detail: ExperimentDetail, read_only: bool) -> impl IntoView {
 
 /// The clouds, the fronts and the ProARD − baseline comparison, with the selected student.
 #[component]
-fn StudentsTab(#[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView {
+fn StudentsTab(
+    id: i64,
+    read_only: bool,
+    #[prop(into)] students: Signal<Vec<Student>>,
+    robust: String,
+    verification_changed: ReadSignal<u64>,
+    set_verification_changed: WriteSignal<u64>,
+) -> impl IntoView {
     let selected = query("student");
     let set = query_setter();
     let select = Callback::new(move |key: String| set(&[("student", key)], false));
-    let cloud = Memo::new(move |_| students.with(|s| clouds::accuracy_cloud(s, "")));
+    // Copy, so that the closures below stay callable again and again.
+    let label = StoredValue::new(robust.clone());
+    let cloud = Memo::new(move |_| {
+        students.with(|s| label.with_value(|l| clouds::accuracy_cloud(s, "", l)))
+    });
     let fronts = Memo::new(move |_| {
         students.with(|s| {
             clouds::macs_front(
                 s,
                 &[("proard", "ProARD", PROARD), ("baseline", "baseline", BASELINE)],
+                &label.get_value(),
             )
         })
     });
@@ -247,8 +270,9 @@ fn StudentsTab(#[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView {
             let n = d.len() as f64;
             let better = d.iter().filter(|d| d.pgd20 > 0.0).count();
             format!(
-                "{} archs in both clouds: ProARD − baseline PGD-20 {:+.3} on average (better on {better}), clean {:+.3}",
+                "{} archs in both clouds: ProARD − baseline {} {:+.3} on average (better on {better}), clean {:+.3}",
                 d.len(),
+                label.get_value(),
                 d.iter().map(|d| d.pgd20).sum::<f64>() / n,
                 d.iter().map(|d| d.clean).sum::<f64>() / n,
             )
@@ -264,18 +288,19 @@ fn StudentsTab(#[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView {
             <p class="note" id="no-students">"No student has been evaluated yet: the clouds appear as the evaluation jobs record them."</p>
         }>
         <h2>"Accuracy and robustness of every student"</h2>
-        <Cloud series=cloud x_label="clean accuracy" y_label="PGD-20 accuracy" tone_label="MMACs"
+        <Cloud series=cloud x_label="clean accuracy" y_label=format!("{robust} accuracy") tone_label="MMACs"
             selected=selected on_select=select id="cloud" />
         {move || chosen().map(|s| view! {
             <div class="selected" id="selected">
                 <h3>{format!("Selected: {} student #{}", s.cloud, s.record.index)}</h3>
-                <pre>{clouds::describe(&s)}</pre>
+                <pre>{clouds::describe(&s, &label.get_value())}</pre>
+                {(!read_only).then(|| view! { <VerifyControls id=id student=s.clone() queued=set_verification_changed /> })}
             </div>
         })}
         <div class="two">
             <div>
-                <h2>"MACs–PGD-20 fronts"</h2>
-                <Cloud series=fronts x_label="MMACs" y_label="PGD-20 accuracy" tone_label=""
+                <h2>{format!("MACs–{robust} fronts")}</h2>
+                <Cloud series=fronts x_label="MMACs" y_label=format!("{robust} accuracy") tone_label=""
                     selected=selected on_select=select id="front" />
             </div>
             <div>
@@ -287,6 +312,7 @@ fn StudentsTab(#[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView {
                 })}
             </div>
         </div>
+        <Verifications id=id changed=verification_changed students=students />
         </Show>
     }
 }
@@ -393,7 +419,11 @@ const ROWS: usize = 50;
 /// Every network in the form of the ProARD paper's Table 1: params, MACs, clean, FGSM, PGD-20;
 /// the teacher first, then the students of one cloud, sorted and paged.
 #[component]
-fn NetworksTable(id: i64, #[prop(into)] students: Signal<Vec<Student>>) -> impl IntoView {
+fn NetworksTable(
+    id: i64,
+    #[prop(into)] students: Signal<Vec<Student>>,
+    robust: String,
+) -> impl IntoView {
     let csv = api::download_url(&format!("/api/experiments/{id}/students.csv"));
     let (cloud, sort, page) = (query("cloud"), query("sort"), query("page"));
     let set = query_setter();
@@ -421,7 +451,7 @@ fn NetworksTable(id: i64, #[prop(into)] students: Signal<Vec<Student>>) -> impl 
     let teacher = move || students.with(|all| all.iter().find(|s| s.cloud == "teacher").cloned());
     let head = {
         let set = set.clone();
-        move |key: &'static str, label: &'static str| {
+        move |key: &'static str, label: String| {
             let set = set.clone();
             view! { <th class="num sortable" class:current=move || sort.get() == key
             on:click=move |_| set(&[("sort", key.to_owned()), ("page", String::new())], false)>{label}</th> }
@@ -456,11 +486,11 @@ fn NetworksTable(id: i64, #[prop(into)] students: Signal<Vec<Student>>) -> impl 
         <table class="data" id="networks">
             <thead><tr>
                 <th class="sortable" on:click={ let set = set.clone(); move |_| set(&[("sort", String::new())], false) }>"network"</th>
-                {head("params", "params (M)")}
-                {head("macs", "MMACs")}
-                {head("clean", "clean")}
-                {head("fgsm", "FGSM")}
-                {head("pgd20", "PGD-20")}
+                {head("params", "params (M)".to_owned())}
+                {head("macs", "MMACs".to_owned())}
+                {head("clean", "clean".to_owned())}
+                {head("fgsm", "FGSM".to_owned())}
+                {head("pgd20", robust)}
             </tr></thead>
             <tbody>
                 {move || teacher().map(|t| row(&t, "teacher".to_owned()))}

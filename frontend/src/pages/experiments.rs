@@ -207,7 +207,7 @@ pub fn ExperimentsPage() -> impl IntoView {
                                                 <div style=format!("width: {:.1}%", 100.0 * row.progress)></div>
                                             </div></td>
                                             <td class="num best-clean">{accuracy(row.best_clean)}</td>
-                                            <td class="num best-pgd20">{accuracy(row.best_pgd20)}</td>
+                                            <td class="num best-pgd20">{accuracy(row.best_pgd20)}{other_attack(&row.experiment.config)}</td>
                                             <td>{when(e.created_at)}</td>
                                             <td>{e.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}</td>
                                         </tr>
@@ -222,4 +222,11 @@ pub fn ExperimentsPage() -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// The robust column's attack where it is not the papers' PGD-20 (final iterate), so that no
+/// number is read as one it is not.
+fn other_attack(config: &str) -> Option<impl IntoView + use<>> {
+    let label = crate::clouds::robust_label(config);
+    (label != "PGD-20").then(|| view! { <small class="attack">{format!(" {label}")}</small> })
 }

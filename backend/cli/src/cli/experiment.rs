@@ -274,9 +274,15 @@ pub fn report_command(args: ReportArgs) -> anyhow::Result<()> {
         println!("\nno students evaluated yet");
         return Ok(());
     }
+    // Named after the attack that produced them: `PGD-20`, `PGD-20 (any iterate)`.
+    let robust = report.clouds[0].settings.pgd20.label();
     println!(
-        "\n{:<10} {:>8}  {:>23}  {:>23}  {:>6}  best clean / PGD-20 student",
-        "students", "count", "clean mean/median/max", "PGD-20 mean/median/max", "FGSM"
+        "\n{:<10} {:>8}  {:>23}  {:>23}  {:>6}  best clean / {robust} student",
+        "students",
+        "count",
+        "clean mean/median/max",
+        format!("{robust} mean/median/max"),
+        "FGSM"
     );
     for cloud in &report.clouds {
         let triple = |s: &proard_core::experiment::report::Stats| {
@@ -313,7 +319,7 @@ pub fn report_command(args: ReportArgs) -> anyhow::Result<()> {
             .iter()
             .map(|s| format!("{:.1}M:{:.3}", s.macs as f64 / 1e6, s.pgd20))
             .collect();
-        println!("{} MACs–PGD-20 front: {}", cloud.label, front.join(" "));
+        println!("{} MACs–{robust} front: {}", cloud.label, front.join(" "));
     }
     if let Some(paired) = &report.paired {
         let difference = |d: &proard_core::experiment::report::Difference| {
@@ -321,8 +327,8 @@ pub fn report_command(args: ReportArgs) -> anyhow::Result<()> {
             format!("{:+.3}{error}", d.mean)
         };
         println!(
-            "ProARD − baseline on the same {} archs (mean ± s.e.): clean {}, FGSM {}, PGD-20 {}; \
-             PGD-20 higher on {}, lower on {}",
+            "ProARD − baseline on the same {} archs (mean ± s.e.): clean {}, FGSM {}, {robust} {}; \
+             {robust} higher on {}, lower on {}",
             paired.archs,
             difference(&paired.clean),
             difference(&paired.fgsm),
@@ -333,7 +339,7 @@ pub fn report_command(args: ReportArgs) -> anyhow::Result<()> {
     }
     let settings = &report.clouds[0].settings;
     println!(
-        "settings: {} calibration / {} test images, seed {}; FGSM ε {}; PGD ε {} α {} × {} steps, {} restart(s)",
+        "settings: {} calibration / {} test images, seed {}; FGSM ε {}; {robust}: ε {} α {} × {} steps, {} restart(s)",
         settings.calibration_images,
         settings.test_images,
         settings.seed,

@@ -1,11 +1,11 @@
-//! FGSM (design/ard-methods.md §6.1): one step of ε along the sign of the cross-entropy input
+//! FGSM (docs/attacks.md): one step of ε along the sign of the cross-entropy input
 //! gradient, then clipping to [0, 1]. IAD's variant first moves to a uniform random point.
 
 use burn::prelude::*;
 use proard_shared::Subnet;
 use serde::{Deserialize, Serialize};
 
-use super::pgd::{PgdConfig, PgdLoss, PgdStart, pgd};
+use super::pgd::{PgdConfig, PgdIterate, PgdLoss, PgdStart, pgd};
 use crate::model::Network;
 
 /// FGSM's parameters; the default is the CIARD/AdaAD evaluation (ε = 8/255, no random start).
@@ -33,6 +33,8 @@ impl FgsmConfig {
             restarts: 1,
             loss: PgdLoss::CrossEntropy,
             start: if self.random_start { PgdStart::Uniform } else { PgdStart::None },
+            // The step's result, as every paper reports FGSM.
+            iterate: PgdIterate::Final,
         }
     }
 }

@@ -24,7 +24,7 @@ pub use dpgd::{DpgdConfig, dpgd};
 pub use eval::{Attack, AttackResult, EvalReport, evaluate};
 pub use fgsm::{FgsmConfig, fgsm};
 pub use loss::cross_entropy;
-pub use pgd::{PgdConfig, PgdLoss, PgdStart, pgd, pgd_with_target};
+pub use pgd::{PgdConfig, PgdIterate, PgdLoss, PgdStart, pgd, pgd_with_target};
 pub use sequence::{PointOutcome, SequenceConfig, SequenceReport, run_sequence};
 
 use burn::prelude::*;

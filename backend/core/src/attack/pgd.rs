@@ -1,10 +1,11 @@
-//! PGD-k (design/ard-methods.md §0, §6.2, §6.3): sign-gradient ascent on a per-example loss,
-//! projected onto the ε-ball and [0, 1] after every step, with random restarts.
+//! PGD-k (docs/attacks.md): sign-gradient ascent on a per-example loss, projected onto the
+//! ε-ball and [0, 1] after every step, with random restarts.
 //!
-//! An example keeps the first iterate that fools the model (as APGD does, §6.4), otherwise its
-//! final iterate; across restarts it keeps a fooling result, otherwise the one with the highest
-//! loss. Tracking fooling iterates can only lower robust accuracy compared with returning the
-//! last iterate, and it makes accuracy non-increasing in the number of steps for a fixed seed.
+//! A run returns its final iterate, as the reference evaluation and every paper's table do
+//! ([`PgdIterate::Final`]). [`PgdIterate::AnyFooling`] instead keeps, per example, the first
+//! iterate that fools the model (the random start included), as APGD does: it can only lower
+//! robust accuracy, so it is named differently wherever it is shown. Across restarts an example
+//! keeps a fooling result, otherwise the one with the highest loss.
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -41,8 +42,20 @@ pub enum PgdStart {
     None,
 }
 
-/// PGD's parameters. The default is "PGD_SAT" of §6.2: CE, ε = 8/255, α = 2/255, 20 steps,
-/// uniform start, one run.
+/// Which iterate of a run an example keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PgdIterate {
+    /// The last iterate: the papers' protocol.
+    #[default]
+    Final,
+    /// The first iterate that fooled the model, else the last: an example counts as broken if
+    /// any iterate, the random start included, fooled it.
+    AnyFooling,
+}
+
+/// PGD's parameters. The default is "PGD_SAT" (docs/attacks.md): CE, ε = 8/255, α = 2/255,
+/// 20 steps, uniform start, one run, final iterate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PgdConfig {
@@ -53,6 +66,7 @@ pub struct PgdConfig {
     pub restarts: usize,
     pub loss: PgdLoss,
     pub start: PgdStart,
+    pub iterate: PgdIterate,
 }
 
 impl Default for PgdConfig {
@@ -64,6 +78,7 @@ impl Default for PgdConfig {
             restarts: 1,
             loss: PgdLoss::CrossEntropy,
             start: PgdStart::Uniform,
+            iterate: PgdIterate::Final,
         }
     }
 }
@@ -74,7 +89,22 @@ impl PgdConfig {
         PgdConfig { epsilon: 0.031, step_size: 0.003, ..PgdConfig::default() }
     }
 
-    /// CW∞ of §6.3 as IAD evaluates it: κ = 50, 30 steps of 2/255, uniform start.
+    /// How results of this attack are named: `PGD-20`, `CW∞-30`, with ` (any iterate)` for
+    /// [`PgdIterate::AnyFooling`].
+    pub fn label(&self) -> String {
+        let name = match self.loss {
+            PgdLoss::CrossEntropy => "PGD",
+            PgdLoss::KlToTarget => "PGD-KL",
+            PgdLoss::CwMargin { .. } => "CW∞",
+        };
+        proard_shared::display::attack_label(
+            name,
+            self.steps,
+            self.iterate == PgdIterate::AnyFooling,
+        )
+    }
+
+    /// CW∞ as IAD evaluates it: κ = 50, 30 steps of 2/255, uniform start.
     pub fn cw() -> PgdConfig {
         PgdConfig {
             steps: 30,
@@ -197,34 +227,39 @@ fn one_run(
     // Projected at once (the TRADES reference does not clip its Gaussian start before the first
     // forward): every iterate that may be returned must lie in the ball.
     let mut adversarial = ball.project(start);
+    let track = config.iterate == PgdIterate::AnyFooling;
     let mut outcome: Option<Outcome> = None;
-    for step in 0..=config.steps {
-        let (logits, per_example, gradient) = if step < config.steps {
-            let (logits, per_example, gradient) =
-                loss_and_gradient(frozen, subnet, &adversarial, loss);
-            (logits, per_example, Some(gradient))
-        } else {
-            let logits = logits(frozen, subnet, adversarial.clone());
-            (logits.clone(), loss(logits), None)
-        };
-        let fooled_now = fooled(logits, labels.clone());
-        // Examples not fooled yet take the current iterate; fooled ones keep their first.
-        outcome = Some(match outcome {
-            None => {
-                Outcome { adversarial: adversarial.clone(), fooled: fooled_now, loss: per_example }
+    for _ in 0..config.steps {
+        let (logits, per_example, gradient) = loss_and_gradient(frozen, subnet, &adversarial, loss);
+        if track {
+            outcome = Some(keep_first_fooling(outcome, &adversarial, logits, per_example, labels));
+        }
+        adversarial = ball.project(adversarial + gradient.sign() * config.step_size);
+    }
+    let logits = logits(frozen, subnet, adversarial.clone());
+    let per_example = loss(logits.clone());
+    keep_first_fooling(outcome, &adversarial, logits, per_example, labels)
+}
+
+/// The outcome after examining `adversarial`: examples not fooled before take it, fooled ones
+/// keep their earlier iterate (with no earlier outcome, it is taken whole).
+fn keep_first_fooling(
+    previous: Option<Outcome>,
+    adversarial: &Tensor<4>,
+    logits: Tensor<2>,
+    per_example: Tensor<1>,
+    labels: &Tensor<1, Int>,
+) -> Outcome {
+    let fooled_now = fooled(logits, labels.clone());
+    match previous {
+        None => Outcome { adversarial: adversarial.clone(), fooled: fooled_now, loss: per_example },
+        Some(previous) => {
+            let open = previous.fooled.clone().equal_elem(0.0);
+            Outcome {
+                adversarial: choose(open.clone(), adversarial.clone(), previous.adversarial),
+                fooled: previous.fooled.max_pair(fooled_now),
+                loss: choose(open, per_example, previous.loss),
             }
-            Some(previous) => {
-                let open = previous.fooled.clone().equal_elem(0.0);
-                Outcome {
-                    adversarial: choose(open.clone(), adversarial.clone(), previous.adversarial),
-                    fooled: previous.fooled.max_pair(fooled_now),
-                    loss: choose(open, per_example, previous.loss),
-                }
-            }
-        });
-        if let Some(gradient) = gradient {
-            adversarial = ball.project(adversarial + gradient.sign() * config.step_size);
         }
     }
-    outcome.expect("the start is always examined")
 }

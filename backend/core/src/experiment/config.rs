@@ -90,29 +90,40 @@ pub struct DataLimits {
     pub test_images: Option<usize>,
 }
 
-/// Network hyper-parameters outside the search space.
+/// Network hyper-parameters outside the search space. Dropout is per stage
+/// (`teacher.dropout`, `supernet.dropout`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkSettings {
     pub bn_momentum: f64,
     pub bn_epsilon: f64,
     pub kernel_transform: bool,
-    pub dropout: f64,
+    /// Configs written before dropout was per stage: one rate for the teacher and every
+    /// supernet stage. When present it overrides `teacher.dropout` and `supernet.dropout`, so
+    /// that those runs resume as they started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f64>,
 }
 
 impl Default for NetworkSettings {
     fn default() -> Self {
-        NetworkSettings { bn_momentum: 0.1, bn_epsilon: 1e-5, kernel_transform: true, dropout: 0.0 }
+        NetworkSettings {
+            bn_momentum: 0.1,
+            bn_epsilon: 1e-5,
+            kernel_transform: true,
+            dropout: None,
+        }
     }
 }
 
 impl NetworkSettings {
-    pub fn net_config(&self) -> NetConfig {
+    /// The network of a stage whose dropout rate is `dropout`.
+    pub fn net_config(&self, dropout: f64) -> NetConfig {
         NetConfig::new()
             .with_bn_momentum(self.bn_momentum)
             .with_bn_epsilon(self.bn_epsilon)
             .with_kernel_transform(self.kernel_transform)
-            .with_dropout(self.dropout)
+            .with_dropout(dropout)
     }
 }
 
@@ -140,6 +151,8 @@ pub struct TeacherConfig {
     pub learning_rate: f64,
     #[serde(deserialize_with = "teacher_optimizer")]
     pub optimizer: OptimizerConfig,
+    /// Dropout before the classifier in training passes (the reference's teacher: none).
+    pub dropout: f64,
 }
 
 fn teacher_optimizer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<OptimizerConfig, D::Error> {
@@ -168,6 +181,7 @@ impl Default for TeacherConfig {
                 weight_decay: 2e-4,
                 batch: 128,
             },
+            dropout: 0.0,
         }
     }
 }
@@ -196,6 +210,9 @@ pub struct SupernetConfig {
     pub sampling: Sampling,
     #[serde(deserialize_with = "supernet_optimizer")]
     pub optimizer: OptimizerConfig,
+    /// Dropout before the classifier in training passes, every phase and the baseline (the
+    /// reference's supernet training: 0.1).
+    pub dropout: f64,
 }
 
 impl Default for SupernetConfig {
@@ -212,6 +229,7 @@ impl Default for SupernetConfig {
                 weight_decay: 3e-5,
                 batch: 64,
             },
+            dropout: 0.1,
         }
     }
 }
@@ -500,6 +518,26 @@ impl ExperimentConfig {
         if self.evaluation.batch == 0 || self.evaluation.calibration_batch == 0 {
             return Err(invalid("evaluation.batch", "batches must hold at least 1 image"));
         }
+        for (field, rate) in [
+            ("teacher.dropout", self.teacher.dropout),
+            ("supernet.dropout", self.supernet.dropout),
+            ("network.dropout", self.network.dropout.unwrap_or(0.0)),
+        ] {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(invalid(field, format!("{rate} is not a rate in [0, 1)")));
+            }
+        }
         Ok(())
+    }
+
+    /// The teacher's dropout rate (an older config's `network.dropout` where it has one).
+    pub fn teacher_dropout(&self) -> f64 {
+        self.network.dropout.unwrap_or(self.teacher.dropout)
+    }
+
+    /// The phases' and the baseline's dropout rate (an older config's `network.dropout` where it
+    /// has one).
+    pub fn supernet_dropout(&self) -> f64 {
+        self.network.dropout.unwrap_or(self.supernet.dropout)
     }
 }

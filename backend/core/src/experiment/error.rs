@@ -9,6 +9,7 @@ use super::config::ConfigError;
 use super::journal::ReadError;
 use super::lock::LockError;
 use crate::data::DataError;
+use crate::model::weights::WeightsError;
 use crate::objective::ObjectiveError;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,9 @@ pub enum RunError {
     Checkpoint { stage: String, message: String },
     #[error(transparent)]
     Objective(#[from] ObjectiveError),
+    /// A weights file that cannot be read or written.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
     /// A goal that needs an earlier stage's output which is not there.
     #[error("{0}")]
     Missing(String),
@@ -63,6 +67,7 @@ impl RunError {
             RunError::Records(_) => "records",
             RunError::Checkpoint { .. } => "checkpoint",
             RunError::Objective(_) => "objective",
+            RunError::Weights(_) => "weights",
             RunError::Missing(_) => "missing",
         }
     }

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod journal;
 pub mod layout;
 pub mod lock;

@@ -93,7 +93,7 @@ pub fn load_data(config: &ExperimentConfig) -> Result<ImageSet, RunError> {
 }
 
 /// The space's input size, channels and classes are the data set's.
-fn fits_space(set: &ImageSet, space: &Space, data: &str) -> Result<(), ConfigError> {
+pub fn fits_space(set: &ImageSet, space: &Space, data: &str) -> Result<(), ConfigError> {
     let (io, shape, classes) = (space.io(), set.shape(), set.classes().len());
     let size = io.image_size as usize;
     let problem = if (shape.height, shape.width) != (size, size) {
@@ -190,11 +190,12 @@ pub fn run(
         validate_every_epochs: config.validation.every_epochs,
         events,
     };
-    let net_config = config.network.net_config();
+    let teacher_config = config.network.net_config(config.teacher_dropout());
+    let supernet_dropout = config.supernet_dropout();
 
     // 1. Teacher: the largest subnet, trained adversarially on its own.
     device.seed(config.seed);
-    let fresh = Supernet::new(space.clone(), net_config.clone(), &device);
+    let fresh = Supernet::new(space.clone(), teacher_config.clone(), &device);
     let largest = space.phase_genes(&PhaseChoices::default()).expect("the largest arch");
     let teacher_spec = StageSpec {
         name: "teacher".into(),
@@ -219,11 +220,12 @@ pub fn run(
         subnet: space.subnet(&space.largest_arch()).expect("the largest arch"),
     };
     // `valid()` copies: a module clone would share BatchNorm running-statistics cells, so a
-    // phase's updates would leak into the weights the baseline starts from.
+    // phase's updates would leak into the weights the baseline starts from. Supernet stages
+    // train with their own dropout rate.
     let copy_of_teacher = || Supernet {
         space: space.clone(),
-        config: net_config.clone(),
-        network: trained_teacher.network.valid(),
+        config: teacher_config.clone().with_dropout(supernet_dropout),
+        network: trained_teacher.network.valid().with_dropout(supernet_dropout),
     };
 
     // 2. Progressive phases, each from the previous one.

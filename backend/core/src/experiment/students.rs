@@ -154,6 +154,12 @@ pub fn evaluate_teacher(
     Ok((path, record))
 }
 
+/// The seed arch `index` of the sample is attacked with: batch `i` draws its random starts from
+/// (this, i).
+pub fn evaluation_seed(config: &EvaluationConfig, index: usize) -> u64 {
+    stream_seed(&[config.seed, index as u64])
+}
+
 /// Name of a cloud's evaluation in events: `students:proard`, `students:baseline`,
 /// `students:teacher`, with ` i/n` for a shard.
 pub fn evaluation_stage(cloud: Cloud, shard: Shard) -> String {
@@ -244,7 +250,7 @@ fn evaluate_into(
             &subnet,
             test.clone(),
             &attacks,
-            stream_seed(&[config.seed, index as u64]),
+            evaluation_seed(config, index),
         );
         let cost = subnet.cost();
         let record = StudentRecord {

@@ -36,7 +36,8 @@ pub struct NetConfig {
     /// Learned kernel transforms for smaller depthwise kernels (ProARD) or plain centre crops.
     #[config(default = true)]
     pub kernel_transform: bool,
-    /// Dropout before the classifier, in `Train` passes only (0.1 in supernet training).
+    /// Dropout before the classifier, in `Train` passes only (the pipeline sets it per stage:
+    /// 0.1 in supernet training, 0 for the teacher).
     #[config(default = 0.0)]
     pub dropout: f64,
 }
@@ -57,6 +58,20 @@ impl Network {
             (Network::ResNet(n), Subnet::ResNet(s)) => n.forward(x, s, pass),
             (Network::MobileNetV3(n), Subnet::MobileNetV3(s)) => n.forward(x, s, pass),
             _ => panic!("a subnet of another family than the network"),
+        }
+    }
+
+    /// The same layers with dropout rate `p` before the classifier (in `Train` passes).
+    pub fn with_dropout(self, p: f64) -> Network {
+        match self {
+            Network::ResNet(mut n) => {
+                n.dropout = p;
+                Network::ResNet(n)
+            }
+            Network::MobileNetV3(mut n) => {
+                n.dropout = p;
+                Network::MobileNetV3(n)
+            }
         }
     }
 

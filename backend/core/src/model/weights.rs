@@ -52,19 +52,23 @@ pub fn save_supernet(supernet: &Supernet, path: &Path) -> Result<(), WeightsErro
     write(&supernet.network, &mut store, path)
 }
 
-/// Saves a student with its arch and resolved layers.
+/// Saves a student with its arch and resolved layers, and `extra` metadata entries (an export
+/// records how it was calibrated).
 pub fn save_student(
     student: &Student,
     space: &Space,
     config: &NetConfig,
+    extra: &[(&str, String)],
     path: &Path,
 ) -> Result<(), WeightsError> {
-    let mut store = store_for(path, "student", space, config)
-        .metadata("proard.arch", student.arch.to_json())
-        .metadata(
-            "proard.subnet",
-            serde_json::to_string(&student.subnet).expect("subnets serialise"),
-        );
+    let mut store = store_for(path, "student", space, config);
+    for (key, value) in extra {
+        store = store.metadata(*key, value.as_str());
+    }
+    let mut store = store.metadata("proard.arch", student.arch.to_json()).metadata(
+        "proard.subnet",
+        serde_json::to_string(&student.subnet).expect("subnets serialise"),
+    );
     write(&student.network, &mut store, path)
 }
 

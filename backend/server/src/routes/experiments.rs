@@ -42,7 +42,14 @@ pub fn page_bounds(
 }
 
 async fn summary(state: &AppState, experiment: Experiment) -> Result<ExperimentSummary, ApiError> {
-    let jobs = state.store.jobs(experiment.id).await?;
+    // The pipeline's jobs: verifications come and go after it.
+    let jobs: Vec<_> = state
+        .store
+        .jobs(experiment.id)
+        .await?
+        .into_iter()
+        .filter(|j| j.kind.goal().is_some())
+        .collect();
     let done = jobs.iter().filter(|j| j.status == proard_shared::api::Status::Done).count();
     let (best_clean, best_pgd20) = state.store.best_students(experiment.id).await?;
     Ok(ExperimentSummary {

@@ -14,6 +14,7 @@ mod methods;
 mod shares;
 mod spaces;
 mod students;
+mod verifications;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -84,6 +85,10 @@ pub fn router(config: &ServerConfig, state: AppState) -> Router {
         .route("/events", get(events::experiments))
         .route("/experiments/{id}/shares", get(shares::list).post(shares::create))
         .route("/experiments/{id}/shares/{share}", delete(shares::revoke))
+        .route(
+            "/experiments/{id}/verifications",
+            get(verifications::list).post(verifications::create),
+        )
         .route("/import", post(experiments::import))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))

@@ -348,13 +348,14 @@ impl Store {
         Ok(experiment)
     }
 
-    /// Sets the experiment's status from its jobs: failed if one failed, cancelled if one was
-    /// cancelled and none runs, done when all are, running once one has started, else queued.
+    /// Sets the experiment's status from its pipeline jobs (verifications do not count): failed
+    /// if one failed, cancelled if one was cancelled and none runs, done when all are, running
+    /// once one has started, else queued.
     pub async fn refresh_status(&self, id: i64) -> Result<Status, StoreError> {
         let before = self.experiment(id).await?;
         let rows = sqlx::query(
             "SELECT status, COUNT(*) AS n, MIN(started_at) AS started, MAX(finished_at) AS finished \
-             FROM jobs WHERE experiment_id = $1 GROUP BY status",
+             FROM jobs WHERE experiment_id = $1 AND verification_id IS NULL GROUP BY status",
         )
         .bind(id)
         .fetch_all(self.pool())
@@ -398,7 +399,8 @@ impl Store {
         let error: Option<String> = if status == Status::Failed {
             sqlx::query_scalar(
                 "SELECT label || ': ' || COALESCE(error, 'failed') FROM jobs \
-                 WHERE experiment_id = $1 AND status = 'failed' ORDER BY id LIMIT 1",
+                 WHERE experiment_id = $1 AND status = 'failed' AND verification_id IS NULL \
+                 ORDER BY id LIMIT 1",
             )
             .bind(id)
             .fetch_optional(self.pool())

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod queue;
 pub mod shares;
 pub mod students;
+pub mod verifications;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
