@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use proard_core::experiment::config::SpaceRef;
 use proard_core::experiment::pipeline::demo_config;
+use proard_core::experiment::report::student_records;
 use proard_core::experiment::students::{StudentRecord, StudentSettings, unique_archs};
-use proard_core::experiment::{Cloud, ExperimentConfig};
+use proard_core::experiment::{Cloud, ExperimentConfig, Goal, RunLayout, Silent};
 use proard_core::objective::ObjectiveConfig;
+use proard_server::import::import_run;
 use proard_server::routes::ServerConfig;
 use proard_server::worker::{WorkerConfig, run_worker};
 use proard_shared::api::SpaceSummary;
@@ -258,6 +260,48 @@ fn studio_in_the_browser() {
         assert!(started.elapsed() < Duration::from_secs(60), "the job did not stop: {detail}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A student of a real run taken home from the browser: verified under FGSM and PGD-20 by a job
+/// on a worker, its measured numbers are its record's; exported, its weights download.
+#[test]
+#[ignore = "needs the built frontend, Chromium and npm packages: run scripts/test"]
+fn a_student_verified_from_the_browser() {
+    let server = TestServer::start(ServerConfig { static_dir: repo_root().join("static") });
+    let tiny = include_str!("../backend/cli/tests/support/tiny.toml");
+    let config = ExperimentConfig::from_toml(tiny, "tiny").unwrap();
+    let run = server.data.path().join("cli-run");
+    proard_core::experiment::run(&config, &run, Goal::Everything, &Silent).unwrap();
+    let imported = import_run(&server.store, server.data.path(), &run, "a CLI run");
+    let id = server.runtime.block_on(imported).unwrap().id;
+    let mut worker = WorkerConfig::new(server.data.path().to_owned());
+    worker.poll = Duration::from_millis(200);
+    worker.lease = Duration::from_secs(2);
+    let worker = server.runtime.spawn(run_worker(server.store.clone(), worker));
+    let record = &student_records(&RunLayout::new(&run), Cloud::Proard).unwrap()[2];
+
+    let shots = repo_root().join("target/browser-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let args = [shots.to_str().unwrap(), &id.to_string(), &record.index.to_string()];
+    let seen = drive("verify.mjs", &server, &args);
+    assert_eq!(seen["problems"], serde_json::json!([]), "the page logged errors");
+    let rows = seen["rows"].as_array().unwrap();
+    // Newest first: the export, then the verification.
+    assert_eq!(rows.len(), 2, "{seen}");
+    assert_eq!(rows[0]["measures"], serde_json::json!({}), "an export measures nothing");
+    assert_eq!(rows[0]["text"], "exported only", "{seen}");
+    assert!(rows[0]["download"].is_string() && seen["bytes"].as_u64() > Some(10_000), "{seen}");
+    let measures = &rows[1]["measures"];
+    for (name, label, value) in [
+        ("clean", "clean", record.clean),
+        ("fgsm", "FGSM", record.fgsm),
+        ("pgd20", "PGD-20", record.pgd20),
+    ] {
+        // Measured, then the evaluation's record in brackets: the same number.
+        let text = format!("{label} {value:.3} ({value:.3})");
+        assert_eq!(measures[name], text.as_str(), "{seen}");
+    }
+    worker.abort();
 }
 
 /// A benchmark, not a check of speed: the studio's first paint and a 10 001-point cloud (draw,

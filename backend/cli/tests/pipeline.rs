@@ -151,6 +151,17 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
     for file in ["supernet.safetensors", "baseline/supernet.safetensors", "config.toml"] {
         assert!(out.join(file).exists(), "{file}");
     }
+    // The teacher trained without dropout, every supernet stage with the reference's 0.1.
+    for (file, dropout) in [
+        ("teacher/supernet.safetensors", 0.0),
+        ("phases/1-width/supernet.safetensors", 0.1),
+        ("supernet.safetensors", 0.1),
+        ("baseline/supernet.safetensors", 0.1),
+    ] {
+        let metadata = proard_core::model::weights::read_metadata(&out.join(file)).unwrap();
+        let config: Value = serde_json::from_str(&metadata["proard.net_config"]).unwrap();
+        assert_eq!(config["dropout"].as_f64(), Some(dropout), "{file}");
+    }
     check_students(&students, 6);
     check_students(&out.join("baseline/students.jsonl"), 6);
     // The teacher is evaluated as a student (same images, same attacks): the largest arch.
@@ -262,6 +273,11 @@ fn the_pipeline_survives_sigkill_and_leaves_complete_artefacts() {
         assert_eq!(verified[field], record[field], "{field}: {verified} vs {record}");
     }
     assert_eq!(verified["images"], 48);
+    // Counting an image as broken when any iterate fooled it can only report less robustness,
+    // and says so in its name.
+    let any = verify_run(&student, &["--attacks", "pgd20", "--iterate", "any-fooling"]);
+    assert!(any["pgd20"].as_f64() <= record["pgd20"].as_f64(), "{any}");
+    assert_eq!(any["rows"][0]["label"], "PGD-20 (any iterate)");
     let mut pgd20 = verified["rows"][1]["settings"].clone();
     assert_eq!(pgd20["attack"], "pgd");
     pgd20.as_object_mut().unwrap().remove("attack");
@@ -446,6 +462,25 @@ fn configs_are_checked_and_config_init_round_trips() {
     let ciard = write("ciard.toml", &CONFIG.replace("method = \"rslad\"", "method = \"ciard\""));
     assert!(failure(&["run", "--config", &ciard, "--out", out]).contains("clean teacher"));
     assert!(failure(&["run", "--config", "/no/such.toml", "--out", out]).contains("/no/such.toml"));
+
+    // Dropout is per stage (the reference's: none for the teacher, 0.1 in supernet training);
+    // a config from before keeps its one `network.dropout` for every stage.
+    let parsed = proard_core::experiment::ExperimentConfig::from_toml(CONFIG, "tiny").unwrap();
+    assert_eq!((parsed.teacher_dropout(), parsed.supernet_dropout()), (0.0, 0.1));
+    let older = CONFIG.replace("[data_limits]", "[network]\ndropout = 0.0\n\n[data_limits]");
+    let parsed = proard_core::experiment::ExperimentConfig::from_toml(&older, "older").unwrap();
+    assert_eq!((parsed.teacher_dropout(), parsed.supernet_dropout()), (0.0, 0.0));
+    assert!(
+        parsed.to_toml().contains("dropout = 0.0"),
+        "an older config is written back as it was"
+    );
+    let rate = write(
+        "rate.toml",
+        &CONFIG
+            .replace("[supernet.optimizer]", "[supernet.optimizer]\n")
+            .replace("[supernet]\n", "[supernet]\ndropout = 1.5\n"),
+    );
+    assert!(failure(&["run", "--config", &rate, "--out", out]).contains("supernet.dropout"));
 
     for preset in ["resnet50-cifar", "mbv3-mini"] {
         let text = stdout(&proard(&["config", "init", "--preset", preset]));

@@ -146,10 +146,13 @@ pub fn Verifications(
                         let worst = r.worst.map(|w| format!("worst {w:.3}")).unwrap_or_default();
                         (r.images, view! { {cells} <strong class="worst">{worst}</strong> }, r.warnings.clone())
                     });
+                    let export_only = v.request.attacks.is_empty();
                     let (images, cells, warnings) = match measured {
-                        Some((images, cells, warnings)) => (images.to_string(), Some(cells), warnings),
+                        Some((images, cells, warnings)) => (images.to_string(), Some(cells.into_any()), warnings),
+                        None if export_only => (String::new(), Some(view! { <span class="note">"exported only"</span> }.into_any()), Vec::new()),
                         None => (String::new(), None, Vec::new()),
                     };
+                    let file = format!("{}.safetensors", student.replace(" #", "-").replace(' ', "-"));
                     view! {
                         <tr data-id=v.id data-status=v.status.as_str()>
                             <td>{v.id}</td>
@@ -160,7 +163,7 @@ pub fn Verifications(
                             <td class="measures">{cells}</td>
                             <td class="warnings">{if warnings.is_empty() && v.result.is_some() { "none".to_owned() } else { warnings.join("; ") }}</td>
                             <td>{v.download.as_deref().and_then(api::download_url).map(|href| view! {
-                                <a class="download" href=href download="student.safetensors">"student.safetensors"</a>
+                                <a class="download" href=href download=file.clone()>{file.clone()}</a>
                             })}</td>
                         </tr>
                     }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use proard_core::attack::PgdIterate;
 use proard_core::data::loader::test_subset;
 use proard_core::data::spec::DataSpec;
 use proard_core::device::DeviceChoice;
@@ -55,6 +56,10 @@ pub struct VerifyArgs {
     /// Iterations of every APGD attack (AutoAttack uses 100).
     #[arg(long, default_value_t = 100)]
     pub apgd_iterations: usize,
+    /// Which iterate PGD-20 and CW∞ report: `final` (the papers') or `any-fooling` (an image
+    /// counts as broken if any iterate fooled it; named `(any iterate)` in the result).
+    #[arg(long, default_value = "final")]
+    pub iterate: PgdIterateArg,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long, default_value_t = 256)]
@@ -65,6 +70,13 @@ pub struct VerifyArgs {
     /// rows (each attack's settings and time), flags, config.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--iterate` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum PgdIterateArg {
+    Final,
+    AnyFooling,
 }
 
 pub fn export_command(args: ExportArgs) -> anyhow::Result<()> {
