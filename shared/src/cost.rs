@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn mbv3_cifar_counts_at_full_cifar_resolution() {
         // ≈180 M for the largest, as computed by hand (the reference counter's 48 M assumed a
-        // stride-2 stem, design/proard-reference.md §7.3).
+        // stride-2 stem, docs/method.md, "Predictor and search").
         let (small, large) = range("mbv3-cifar");
         assert_eq!((small.macs, large.macs), (35_293_824, 179_706_624));
         assert_eq!((small.params, large.params), (2_142_602, 6_396_570));

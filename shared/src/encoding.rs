@@ -1,4 +1,4 @@
-//! One-hot encoding of an arch, the predictor's input (design/proard-reference.md §6.1).
+//! One-hot encoding of an arch, the predictor's input (docs/method.md, "Predictor and search").
 //!
 //! Layout, in order (dims 75 for resnet50-cifar, 121 for mbv3-cifar):
 //! * one slot per image size (a space has one, always set);

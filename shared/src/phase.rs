@@ -1,6 +1,6 @@
-//! Progressive-shrinking phases (proard-reference.md §3.1): which choices of each dimension a
+//! Progressive-shrinking phases (docs/method.md, "Phases"): which choices of each dimension a
 //! training phase may sample, the reference's phase table for each family, and the validation
-//! grid of a phase (§3.6).
+//! grid of a phase (docs/method.md, "Validation during training").
 //!
 //! A phase restricts genome variables, never the space: sampled archs are always archs of the
 //! full space (width *indices* keep their meaning), so a supernet trained phase after phase
@@ -120,9 +120,9 @@ pub struct PhaseError {
     pub list: Vec<f64>,
 }
 
-/// The reference's phase table (§3.1) for a family: the first dimension (ResNet widths, MBV3
-/// kernel sizes) with all choices, then depth and expand ratio, each opened in two steps (the
-/// two largest choices, then all), keeping what earlier phases opened.
+/// The reference's phase table (docs/method.md, "Phases") for a family: the first dimension
+/// (ResNet widths, MBV3 kernel sizes) with all choices, then depth and expand ratio, each opened
+/// in two steps (the two largest choices, then all), keeping what earlier phases opened.
 pub fn reference_phases(family: Family) -> Vec<(&'static str, PhaseChoices)> {
     let first = match family {
         Family::ResNet => ("width", PhaseChoices { widths: Choices::ALL, ..Default::default() }),
@@ -232,8 +232,9 @@ impl PhaseGenes {
         self.allowed.iter().map(|a| a[rng.random_range(0..a.len() as u32) as usize]).collect()
     }
 
-    /// The validation grid (§3.6): every combination of the smallest and largest allowed
-    /// choice of each dimension the phase opens; locked dimensions at their one value.
+    /// The validation grid (docs/method.md, "Validation during training"): every combination
+    /// of the smallest and largest allowed choice of each dimension the phase opens; locked
+    /// dimensions at their one value.
     pub fn grid(&self) -> Vec<Genome> {
         let open: Vec<Dimension> =
             [Dimension::Widths, Dimension::KernelSizes, Dimension::Depths, Dimension::ExpandRatios]

@@ -1,5 +1,5 @@
 //! Accuracy–robustness predictor: an MLP from an arch's one-hot encoding to its clean and
-//! robust accuracy (design/proard-reference.md §6.2–§6.3).
+//! robust accuracy (docs/method.md, "Predictor and search").
 //!
 //! Defaults are the reference's: 6 hidden layers of 400 with ReLU, a bias-free linear output of
 //! 2 (accuracy, robustness, as fractions), Adam (lr 1e-3, weight decay 1e-4), loss

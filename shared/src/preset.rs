@@ -1,7 +1,7 @@
 //! Built-in search spaces.
 //!
 //! `resnet50-cifar` and `mbv3-cifar` are the final ProARD supernets of the reference code
-//! (design/proard-reference.md §2.1, §2.2) with the correct CIFAR strides. `resnet-mini` and
+//! (docs/method.md, "Reference supernets") with the correct CIFAR strides. `resnet-mini` and
 //! `mbv3-mini` keep every elastic dimension of their big siblings but are small enough to train
 //! on a laptop CPU; their sizes are pinned by tests in this module:
 //!

@@ -1,7 +1,8 @@
 //! The learning rate per optimiser step: a linear warm-up from a start rate, then a cosine decay
-//! to 0 (proard-reference.md §3.2, `calc_learning_rate` and OFA's `warmup_adjust_learning_rate`,
-//! evaluated per step). The reference's teacher warms up from 0; its phases from the unscaled base
-//! rate to the base rate times the number of GPUs, which on one device is flat.
+//! to 0 (docs/method.md, "Hyper-parameters"; the reference's `calc_learning_rate` and OFA's
+//! `warmup_adjust_learning_rate`, evaluated per step). The reference's teacher warms up from 0;
+//! its phases from the unscaled base rate to the base rate times the number of GPUs, which on
+//! one device is flat.
 
 /// LR at 0-based `step` of a stage with `warmup` warm-up steps, rising from `warmup_from` to
 /// `base`, followed by `steps` cosine steps.

@@ -459,8 +459,8 @@ fn configs_are_checked_and_config_init_round_trips() {
         failure(&["run", "--config", &never, "--out", out]).contains("validation.every_epochs")
     );
     assert!(failure(&["run", "--config", &version, "--out", out]).contains("version"));
-    let ciard = write("ciard.toml", &CONFIG.replace("method = \"rslad\"", "method = \"ciard\""));
-    assert!(failure(&["run", "--config", &ciard, "--out", out]).contains("clean teacher"));
+    let clean = write("clean.toml", &format!("{CONFIG}\n[clean_teacher]\nepochs = 0\nwarmup_epochs = 0\n"));
+    assert!(failure(&["run", "--config", &clean, "--out", out]).contains("clean_teacher.epochs"));
     assert!(failure(&["run", "--config", "/no/such.toml", "--out", out]).contains("/no/such.toml"));
 
     // Dropout is per stage (the reference's: none for the teacher, 0.1 in supernet training);
@@ -503,4 +503,65 @@ fn configs_are_checked_and_config_init_round_trips() {
         assert_eq!(parsed.evaluation.pgd20.epsilon, epsilon, "{name}");
         assert_eq!(parsed.evaluation.pgd20.steps, 20, "{name}");
     }
+}
+
+/// CIARD in the pipeline: a clean teacher trained beside the robust one, and the robust teacher
+/// retrained (ITT) by each phase and handed on to the next; a run killed in the middle of a
+/// phase resumes to exactly the losses of one that was not.
+#[test]
+fn ciard_trains_a_clean_teacher_and_retrains_the_robust_one_resuming_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let rslad = r#"objective = { method = "rslad", attack = { steps = 2, epsilon = 0.031, step_size = 0.02 } }"#;
+    let ciard = r#"objective = { method = "ciard", teacher_start_epoch = 0, teacher_learning_rate = 0.01, attack = { steps = 2, epsilon = 0.031, step_size = 0.02 } }"#;
+    assert!(CONFIG.contains(rslad));
+    let text = CONFIG.replace(rslad, ciard)
+        + "\n[clean_teacher]\nepochs = 1\nwarmup_epochs = 0\nlearning_rate = 0.05\noptimizer = { batch = 64 }\n";
+    let config = dir.path().join("ciard.toml");
+    std::fs::write(&config, &text).unwrap();
+    let train = |out: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_proard"))
+            .args(["train", "supernet", "--config", config.to_str().unwrap(), "--out"])
+            .arg(out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("proard starts")
+    };
+    let finish = |child: Child| {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+    finish(train(&whole));
+    let depth_log = killed.join("phases/2-depth/log.jsonl");
+    kill_when(train(&killed), "the depth phase", || step_lines(&lines(&depth_log)).len() >= 3);
+    finish(train(&killed));
+
+    check_stage(&whole.join("clean-teacher"), 1, 4);
+    for stage in ["teacher", "clean-teacher", "phases/1-width", "phases/2-depth", "phases/3-expand"]
+    {
+        let losses = |run: &Path| -> Vec<(u64, f64)> {
+            lines(&run.join(stage).join("log.jsonl"))
+                .iter()
+                .filter(|l| l["kind"] == "step")
+                .map(|l| (l["step"].as_u64().unwrap(), l["loss"].as_f64().unwrap()))
+                .collect()
+        };
+        assert!(!losses(&whole).is_empty(), "{stage}");
+        assert_eq!(losses(&killed), losses(&whole), "{stage}: resumed = uninterrupted");
+    }
+    // Each phase leaves the teacher it retrained, and it is not the teacher it started from.
+    let tensors = |path: PathBuf| {
+        let supernet =
+            proard_core::model::weights::load_supernet(&path, &burn::prelude::Device::flex())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        proard_core::model::weights::named_tensors(&supernet.network)
+    };
+    let robust = tensors(whole.join("teacher/supernet.safetensors"));
+    let width = tensors(whole.join("phases/1-width/teacher.safetensors"));
+    let depth = tensors(whole.join("phases/2-depth/teacher.safetensors"));
+    assert!(width != robust, "ITT changed the robust teacher");
+    assert!(depth != width, "the depth phase retrained the width phase's teacher further");
+    let expand = |run: &Path| tensors(run.join("phases/3-expand/teacher.safetensors"));
+    assert!(expand(&killed) == expand(&whole), "the resumed run's teacher is the same");
 }

@@ -1,5 +1,5 @@
 //! The learning rate each stage actually trains with: the teacher warms up from 0, a phase's
-//! warm-up is flat at its rate on one device (proard-reference.md §3.2, §3.4).
+//! warm-up is flat at its rate on one device (docs/method.md, "Hyper-parameters", "Teacher").
 
 use std::cell::RefCell;
 

@@ -87,7 +87,11 @@ async fn mark_finished(
     for job in store.jobs(experiment.id).await? {
         let done = match &job.kind {
             JobKind::TrainTeacher => finished("teacher")?,
-            JobKind::TrainPhase { index, .. } => finished(&all[1 + index].name)?,
+            JobKind::TrainCleanTeacher => finished("clean-teacher")?,
+            JobKind::TrainPhase { index, .. } => {
+                let phase = all.iter().filter(|s| s.name.starts_with("phase-")).nth(*index);
+                finished(&phase.expect("a planned phase is a stage").name)?
+            }
             JobKind::TrainBaseline => finished("baseline")?,
             JobKind::Evaluate { .. } => evaluated,
             JobKind::Verify { .. } => false,

@@ -1,7 +1,7 @@
 //! The jobs an experiment is made of, and what each one runs. Stages that need each other are
 //! ordered by dependencies, the rest may run side by side on different workers: the teacher
-//! first; the phases in order after it; the baseline beside the phases; the evaluation shards
-//! after the last phase and the baseline.
+//! (and CIARD's clean teacher beside it) first; the phases in order after them; the baseline
+//! beside the phases; the evaluation shards after the last phase and the baseline.
 
 use proard_core::experiment::config::ConfigError;
 use proard_core::experiment::{ExperimentConfig, Goal, Shard};
@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum JobKind {
     TrainTeacher,
+    /// CIARD's naturally trained teacher, beside the robust one.
+    TrainCleanTeacher,
     /// The progressive phase at this 0-based index.
     TrainPhase {
         index: usize,
@@ -39,6 +41,7 @@ impl JobKind {
     pub fn goal(&self) -> Option<Goal> {
         Some(match self {
             JobKind::TrainTeacher => Goal::Teacher,
+            JobKind::TrainCleanTeacher => Goal::CleanTeacher,
             JobKind::TrainPhase { index, .. } => Goal::Phase(*index),
             JobKind::TrainBaseline => Goal::Baseline,
             JobKind::Evaluate { shard, shards } => {
@@ -53,6 +56,7 @@ impl JobKind {
     pub fn label(&self) -> String {
         match self {
             JobKind::TrainTeacher => "train teacher".into(),
+            JobKind::TrainCleanTeacher => "train clean teacher".into(),
             JobKind::TrainPhase { index, name } => format!("train phase {} ({name})", index + 1),
             JobKind::TrainBaseline => "train baseline".into(),
             JobKind::Evaluate { shard, shards } => format!("evaluate {}/{shards}", shard + 1),
@@ -73,15 +77,21 @@ pub struct PlannedJob {
 pub fn plan(config: &ExperimentConfig, shards: usize) -> Result<Vec<PlannedJob>, ConfigError> {
     let phases = config.phases(config.resolve_space()?.family());
     let mut jobs = vec![PlannedJob { kind: JobKind::TrainTeacher, after: vec![] }];
+    if config.supernet.objective.needs().clean_teacher {
+        jobs.push(PlannedJob { kind: JobKind::TrainCleanTeacher, after: vec![] });
+    }
+    // Every supernet stage learns from the teachers.
+    let teachers: Vec<usize> = (0..jobs.len()).collect();
     for (index, phase) in phases.iter().enumerate() {
+        let after = if index == 0 { teachers.clone() } else { vec![jobs.len() - 1] };
         jobs.push(PlannedJob {
             kind: JobKind::TrainPhase { index, name: phase.name.clone() },
-            after: vec![jobs.len() - 1],
+            after,
         });
     }
     let mut trained = vec![jobs.len() - 1];
     if config.baseline.enabled {
-        jobs.push(PlannedJob { kind: JobKind::TrainBaseline, after: vec![0] });
+        jobs.push(PlannedJob { kind: JobKind::TrainBaseline, after: teachers });
         trained.push(jobs.len() - 1);
     }
     let shards = shards.max(1);
@@ -113,6 +123,20 @@ mod tests {
             assert_eq!(job.kind, JobKind::Evaluate { shard, shards: 2 });
             assert_eq!(job.after, vec![phases, baseline]);
         }
+    }
+
+    #[test]
+    fn ciard_trains_its_clean_teacher_beside_the_robust_one() {
+        let mut config = demo_config();
+        config.supernet.objective =
+            proard_core::objective::ObjectiveConfig::Ciard(Default::default());
+        let phases = config.phases(config.resolve_space().unwrap().family()).len();
+        let jobs = plan(&config, 1).unwrap();
+        assert_eq!(jobs[1], PlannedJob { kind: JobKind::TrainCleanTeacher, after: vec![] });
+        assert_eq!(jobs[2].after, vec![0, 1], "the first phase waits for both teachers");
+        let baseline = 2 + phases;
+        assert_eq!(jobs[baseline], PlannedJob { kind: JobKind::TrainBaseline, after: vec![0, 1] });
+        assert_eq!(JobKind::TrainCleanTeacher.goal(), Some(Goal::CleanTeacher));
     }
 
     #[test]

@@ -215,7 +215,10 @@ async fn sync(
     let all = stages(config, &layout)?;
     let stage = match kind {
         JobKind::TrainTeacher => all.first(),
-        JobKind::TrainPhase { index, .. } => all.get(1 + index),
+        JobKind::TrainCleanTeacher => all.iter().find(|s| s.name == "clean-teacher"),
+        JobKind::TrainPhase { index, .. } => {
+            all.iter().filter(|s| s.name.starts_with("phase-")).nth(*index)
+        }
         JobKind::TrainBaseline => all.iter().find(|s| s.name == "baseline"),
         JobKind::Evaluate { .. } => {
             return sync_students(store, experiment, data_dir, &layout).await;

@@ -126,7 +126,7 @@ const COMMENTS: [(&str, &str); 8] = [
 fn commented(config: &ExperimentConfig) -> String {
     let mut out = String::from(
         "# ProARD experiment (proard run --config FILE --out DIR). Defaults are the reference's\n\
-         # (design/proard-reference.md §3); every field may be left out to keep its default.\n",
+         # (docs/method.md); every field may be left out to keep its default.\n",
     );
     let mut said = std::collections::HashSet::new();
     for line in config.to_toml().lines() {

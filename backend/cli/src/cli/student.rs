@@ -128,8 +128,13 @@ pub fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
             (batches, VerifyConfig { seed: args.seed, ..VerifyConfig::at_epsilon(args.epsilon) })
         }
     };
-    let config =
+    let mut config =
         VerifyConfig { attacks: args.attacks, ..config }.with_apgd_iterations(args.apgd_iterations);
+    let iterate = match args.iterate {
+        PgdIterateArg::Final => PgdIterate::Final,
+        PgdIterateArg::AnyFooling => PgdIterate::AnyFooling,
+    };
+    (config.pgd20.iterate, config.cw.iterate) = (iterate, iterate);
     let report = verify(&student, &batches, &config);
     if args.json {
         println!("{}", serde_json::to_string(&report).context("serialising the result")?);

@@ -1,4 +1,4 @@
-//! APGD (Croce & Hein 2020) as fra31/auto-attack runs it (design/ard-methods.md §6.4): momentum
+//! APGD (Croce & Hein 2020) as fra31/auto-attack runs it (docs/attacks.md, "APGD"): momentum
 //! sign steps with a per-example step size that starts at 2ε and is halved — with a restart from
 //! the best point so far — at fixed checkpoints when the loss oscillates or stalls.
 //!

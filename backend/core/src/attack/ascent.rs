@@ -1,8 +1,8 @@
-//! The inner maximisation of adversarial training (design/ard-methods.md §0, §5.6): sign-gradient
-//! ascent of a method's loss inside the ε-ball, returning the **last** iterate.
+//! The inner maximisation of adversarial training (docs/objectives.md, "Inner maximisation"):
+//! sign-gradient ascent of a method's loss inside the ε-ball, returning the **last** iterate.
 //!
-//! Evaluation PGD ([`super::pgd`]) keeps the first iterate that fools the model; training methods
-//! train on the final iterate, as every reference does. The loss is a closure, because the
+//! Training methods train on the final iterate, as every reference does (evaluation PGD,
+//! [`super::pgd`], reports it too by default). The loss is a closure, because the
 //! methods differ in which networks they run (the student, the teacher too for AdaAD), towards
 //! which target, and with which BatchNorm mode. The closure must run `valid()` copies
 //! (see [`frozen`]), so that the only gradient computed is the input's.

@@ -1,4 +1,4 @@
-//! DPGD, the attack of DARD (design/ard-methods.md §1.2): SegPGD's schedule carried over to
+//! DPGD, the attack of DARD (docs/objectives.md, "DPGD"): SegPGD's schedule carried over to
 //! classification with a batch-level squared soft-Dice loss.
 //!
 //! Step t ascends L_t = (1 − λ_t)·D(correct) + λ_t·D(wrong), λ_t = (t − offset)/(2T), where

@@ -1,5 +1,6 @@
-//! Per-example attack losses on logits [N, K] (design/ard-methods.md §0, §6.3): the value an
-//! attack ascends, and the value it compares between restarts.
+//! Per-example attack losses on logits [N, K] (docs/objectives.md, "KL divergences";
+//! docs/attacks.md, "CW∞"): the value an attack ascends, and the value it compares between
+//! restarts.
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
@@ -19,15 +20,17 @@ pub fn cross_entropy_per_example(logits: Tensor<2>, labels: Tensor<1, Int>) -> T
 }
 
 /// KL(q ‖ softmax(z)) = Σ_c q_c (log q_c − log softmax(z)_c) of each row, for target
-/// probabilities q [N, K]: the direction every ARD code base computes (§0). Shape [N].
+/// probabilities q [N, K]: the direction every ARD code base computes (docs/objectives.md,
+/// "KL divergences"). Shape [N].
 pub fn kl_to_target_per_example(logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
     let n = target.dims()[0];
     let target_log = (target.clone() + LOG_FLOOR).log();
     (target * (target_log - log_softmax(logits, 1))).sum_dim(1).reshape([n])
 }
 
-/// The Carlini–Wagner margin loss to maximise, −max(z_y − max_{j≠y} z_j + κ, 0) (§6.3): it rises
-/// while the true class leads and saturates at 0 once another class leads by κ. Shape [N].
+/// The Carlini–Wagner margin loss to maximise, −max(z_y − max_{j≠y} z_j + κ, 0)
+/// (docs/attacks.md, "CW∞"): it rises while the true class leads and saturates at 0 once another
+/// class leads by κ. Shape [N].
 pub fn cw_margin_per_example(
     logits: Tensor<2>,
     labels: Tensor<1, Int>,
@@ -49,7 +52,7 @@ fn sorted_descending(logits: Tensor<2>) -> Tensor<2> {
     logits.gather(1, order)
 }
 
-/// The difference-of-logits-ratio loss of APGD-DLR (§6.4),
+/// The difference-of-logits-ratio loss of APGD-DLR (docs/attacks.md, "APGD"),
 /// −(z_y − max_{j≠y} z_j) / (z_(1) − z_(3) + 1e-12), z_(k) the k-th largest logit: the margin
 /// made invariant to shifts and scales of the logits. Needs at least 3 classes. Shape [N].
 pub fn dlr_per_example(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
@@ -62,7 +65,7 @@ pub fn dlr_per_example(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     -(true_logit - best_other) / (scale.reshape([n]) + 1e-12)
 }
 
-/// The targeted DLR loss of APGD-T (§6.4),
+/// The targeted DLR loss of APGD-T (docs/attacks.md, "APGD"),
 /// −(z_y − z_t) / (z_(1) − ½(z_(3) + z_(4)) + 1e-12) for target classes t [N]. Needs at least 4
 /// classes. Shape [N].
 pub fn targeted_dlr_per_example(

@@ -1,5 +1,5 @@
 //! Adversarial attacks (L∞, pixel space [0, 1]) and robust evaluation, as specified in
-//! design/ard-methods.md §6.
+//! docs/attacks.md.
 //!
 //! Invariants: attacks compute input gradients only. They run a [`Network::valid`] copy — plain
 //! tensors, which autodiff treats as constants — on an input re-attached to the autodiff graph

@@ -84,7 +84,8 @@ impl Default for PgdConfig {
 }
 
 impl PgdConfig {
-    /// "PGD_TRADES" of §6.2: TRADES' evaluation defaults ε = 0.031, α = 0.003, 20 steps.
+    /// "PGD_TRADES" (docs/attacks.md, "PGD-k"): TRADES' evaluation defaults ε = 0.031,
+    /// α = 0.003, 20 steps.
     pub fn trades_evaluation() -> PgdConfig {
         PgdConfig { epsilon: 0.031, step_size: 0.003, ..PgdConfig::default() }
     }

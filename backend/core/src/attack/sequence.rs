@@ -1,6 +1,6 @@
-//! An AutoAttack-style sequence (design/ard-methods.md §6.5): a clean pass, then attacks in
-//! order, each run only on the points every earlier stage left robust. Robust accuracy is the
-//! fraction surviving all stages, and each point records which stage broke it.
+//! An AutoAttack-style sequence (docs/attacks.md, "AutoAttack-style sequence"): a clean pass,
+//! then attacks in order, each run only on the points every earlier stage left robust. Robust
+//! accuracy is the fraction surviving all stages, and each point records which stage broke it.
 
 use burn::prelude::*;
 use proard_shared::Subnet;

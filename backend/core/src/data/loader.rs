@@ -259,9 +259,10 @@ impl Drop for Epoch {
     }
 }
 
-/// The fixed images BatchNorm statistics are re-calibrated on (proard-reference.md §2.4): the
-/// first `n` indices of a seeded permutation of the training split, with training augmentation
-/// drawn once, in batches of `batch` (the last one smaller when `batch` does not divide `n`).
+/// The fixed images BatchNorm statistics are re-calibrated on (docs/method.md, "BatchNorm
+/// re-calibration"): the first `n` indices of a seeded permutation of the training split, with
+/// training augmentation drawn once, in batches of `batch` (the last one smaller when `batch`
+/// does not divide `n`).
 /// Equal to the first `n` images of epoch 0 of a training loader with this seed and batch.
 pub fn calibration_subset(
     set: &ImageSet,

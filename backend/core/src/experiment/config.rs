@@ -1,5 +1,5 @@
 //! The experiment config (TOML, versioned): everything a run needs, with the reference's
-//! defaults (proard-reference.md §3), so that a result can always be traced to its settings.
+//! defaults (docs/method.md), so that a result can always be traced to its settings.
 
 use std::path::Path;
 
@@ -16,7 +16,7 @@ use crate::spaces::load_space;
 /// The config format this build reads.
 pub const CONFIG_VERSION: u32 = 1;
 
-/// ε = 0.031, α = 0.0078: the reference's threat model for training and evaluation (§3.2, §5).
+/// ε = 0.031, α = 0.0078: the reference's threat model for training and evaluation (docs/method.md, "Hyper-parameters").
 const EPSILON: f64 = 0.031;
 const STEP: f64 = 0.0078;
 
@@ -43,6 +43,9 @@ pub struct ExperimentConfig {
     pub network: NetworkSettings,
     #[serde(default)]
     pub teacher: TeacherConfig,
+    /// CIARD's naturally trained teacher; trained only when the distillation needs it.
+    #[serde(default)]
+    pub clean_teacher: CleanTeacherConfig,
     #[serde(default)]
     pub supernet: SupernetConfig,
     /// Progressive phases in order; empty = the reference table for the space's family.
@@ -138,7 +141,7 @@ pub struct OptimizerConfig {
     pub batch: usize,
 }
 
-/// The adversarially trained teacher: the space's largest subnet (§3.4).
+/// The adversarially trained teacher: the space's largest subnet (docs/method.md, "Teacher").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TeacherConfig {
@@ -186,6 +189,49 @@ impl Default for TeacherConfig {
     }
 }
 
+/// CIARD's clean teacher T_n: the largest subnet trained on clean images (cross-entropy), with
+/// the robust teacher's schedule by default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CleanTeacherConfig {
+    pub epochs: usize,
+    pub warmup_epochs: usize,
+    pub warmup_lr: f64,
+    pub learning_rate: f64,
+    #[serde(deserialize_with = "teacher_optimizer")]
+    pub optimizer: OptimizerConfig,
+    pub dropout: f64,
+}
+
+impl Default for CleanTeacherConfig {
+    fn default() -> Self {
+        let robust = TeacherConfig::default();
+        CleanTeacherConfig {
+            epochs: robust.epochs,
+            warmup_epochs: robust.warmup_epochs,
+            warmup_lr: robust.warmup_lr,
+            learning_rate: robust.learning_rate,
+            optimizer: robust.optimizer,
+            dropout: robust.dropout,
+        }
+    }
+}
+
+impl CleanTeacherConfig {
+    /// Natural training: SAT with a zero budget is cross-entropy on the clean images.
+    pub fn objective() -> ObjectiveConfig {
+        ObjectiveConfig::Sat(crate::objective::SatConfig {
+            attack: AscentConfig {
+                epsilon: 0.0,
+                step_size: 0.0,
+                steps: 0,
+                start: crate::attack::PgdStart::None,
+                ..AscentConfig::default()
+            },
+        })
+    }
+}
+
 fn reference_attack() -> AscentConfig {
     AscentConfig { epsilon: EPSILON, step_size: STEP, ..AscentConfig::default() }
 }
@@ -196,7 +242,7 @@ fn reference_attack() -> AscentConfig {
 pub enum Sampling {
     /// OFA: every optimiser step sums the losses of `subnets_per_step` fresh subnets.
     PerStep,
-    /// The reference code (§3.3): an epoch is `subnets_per_step` passes over the data, each
+    /// The reference code (docs/method.md, "Subnet sampling"): an epoch is `subnets_per_step` passes over the data, each
     /// with one subnet fixed for the whole pass.
     PerPass,
 }
@@ -266,7 +312,7 @@ fn yes() -> bool {
     true
 }
 
-/// The reference table (§3.1) for a family: epochs 120/25/120/25/120 (+5 warm-up on the long
+/// The reference table (docs/method.md, "Phases") for a family: epochs 120/25/120/25/120 (+5 warm-up on the long
 /// ones), LR 3e-2, 2.5e-3, 7.5e-3, 2.5e-3, 7.5e-3, subnets per step 1, 2, 2, 4, 4.
 pub fn reference_phase_configs(family: Family) -> Vec<PhaseConfig> {
     let settings = [
@@ -294,7 +340,7 @@ pub fn reference_phase_configs(family: Family) -> Vec<PhaseConfig> {
         .collect()
 }
 
-/// The random-sampling baseline (§3.7, the paper's Fig. 2/7): the whole space sampled from the
+/// The random-sampling baseline (docs/method.md; the paper's Fig. 2/7): the whole space sampled from the
 /// teacher's weights, same objective, same total number of subnet updates as the phases.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -311,7 +357,7 @@ impl Default for BaselineConfig {
     }
 }
 
-/// The per-epoch validation grid (§3.6).
+/// The per-epoch validation grid (docs/method.md, "Validation during training").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidationConfig {
@@ -342,7 +388,7 @@ fn reference_pgd20() -> PgdConfig {
     PgdConfig { epsilon: EPSILON, step_size: STEP, ..PgdConfig::default() }
 }
 
-/// Student evaluation (§6.4): N unique archs, BN re-calibration, clean / FGSM / PGD-20.
+/// Student evaluation (docs/attacks.md): N unique archs, BN re-calibration, clean / FGSM / PGD-20.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EvaluationConfig {
@@ -400,6 +446,7 @@ impl ExperimentConfig {
             seed: 0,
             network: NetworkSettings::default(),
             teacher: TeacherConfig::default(),
+            clean_teacher: CleanTeacherConfig::default(),
             supernet: SupernetConfig::default(),
             phases: reference_phase_configs(family),
             baseline: BaselineConfig::default(),
@@ -477,14 +524,13 @@ impl ExperimentConfig {
                 ),
             ));
         }
-        let needs = self.supernet.objective.needs();
-        if needs.clean_teacher {
+        if self.clean_teacher.optimizer.batch == 0 {
+            return Err(invalid("clean_teacher.optimizer.batch", "must be at least 1"));
+        }
+        if self.clean_teacher.epochs + self.clean_teacher.warmup_epochs == 0 {
             return Err(invalid(
-                "supernet.objective",
-                format!(
-                    "`{}` needs a naturally trained clean teacher, which the pipeline does not train yet",
-                    self.supernet.objective.name()
-                ),
+                "clean_teacher.epochs",
+                "the clean teacher needs at least one epoch",
             ));
         }
         for (i, phase) in self.phases(space.family()).iter().enumerate() {
@@ -520,6 +566,7 @@ impl ExperimentConfig {
         }
         for (field, rate) in [
             ("teacher.dropout", self.teacher.dropout),
+            ("clean_teacher.dropout", self.clean_teacher.dropout),
             ("supernet.dropout", self.supernet.dropout),
             ("network.dropout", self.network.dropout.unwrap_or(0.0)),
         ] {

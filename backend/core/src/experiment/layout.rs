@@ -81,6 +81,11 @@ impl RunLayout {
         StageLayout(self.root.join("teacher"))
     }
 
+    /// CIARD's naturally trained teacher.
+    pub fn clean_teacher(&self) -> StageLayout {
+        StageLayout(self.root.join("clean-teacher"))
+    }
+
     /// The phase at 0-based `index`: `DIR/phases/<index + 1>-<name>`.
     pub fn phase(&self, index: usize, phase: &PhaseConfig) -> StageLayout {
         StageLayout(self.root.join("phases").join(format!("{}-{}", index + 1, phase.name)))
@@ -157,6 +162,20 @@ impl StageLayout {
 
     pub fn optimizer(&self, generation: u64) -> PathBuf {
         self.0.join(format!("optimizer-{generation}.bpk"))
+    }
+
+    /// The stage's own copy of the robust teacher (CIARD), beside the student's checkpoint.
+    pub fn teacher_model(&self, generation: u64) -> PathBuf {
+        self.0.join(format!("teacher-model-{generation}.bpk"))
+    }
+
+    pub fn teacher_optimizer(&self, generation: u64) -> PathBuf {
+        self.0.join(format!("teacher-optimizer-{generation}.bpk"))
+    }
+
+    /// The robust teacher as the stage left it (CIARD retrains it): the next stage's teacher.
+    pub fn teacher(&self) -> PathBuf {
+        self.0.join("teacher.safetensors")
     }
 
     pub fn log(&self) -> PathBuf {

@@ -10,23 +10,37 @@ use burn::prelude::*;
 use proard_shared::phase::PhaseChoices;
 use proard_shared::{Family, Space};
 
-use super::config::{ConfigError, ExperimentConfig, PhaseConfig, SpaceRef};
+use super::config::{CleanTeacherConfig, ConfigError, ExperimentConfig, PhaseConfig, SpaceRef};
 use super::error::RunError;
 use super::events::Events;
 use super::layout::{Cloud, RunLayout, StageLayout};
 use super::students::{Shard, StudentRecord, evaluate_students, evaluate_teacher};
-use super::train::{StageContext, StageSpec, Teacher, train_stage};
+use super::train::{StageContext, StageSpec, Teacher, Teachers, train_stage};
 use super::validate::Validator;
-use crate::data::ImageSet;
 use crate::data::spec::DataSpec;
 use crate::data::synthetic::{self, SyntheticConfig};
+use crate::data::{ImageSet, stream_seed};
 use crate::model::Supernet;
+
+/// Seeds the clean teacher's initialisation apart from the robust teacher's.
+const CLEAN_TEACHER_STREAM: u64 = 0xC1EA;
+
+/// A copy of a trained supernet with plain weights: a teacher that learns nothing.
+fn frozen_copy(trained: &Supernet) -> Supernet {
+    Supernet {
+        space: trained.space.clone(),
+        config: trained.config.clone(),
+        network: trained.network.valid(),
+    }
+}
 
 /// How far a command takes the pipeline (each later goal needs the earlier stages, which are
 /// loaded when finished and trained otherwise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Goal {
     Teacher,
+    /// CIARD's naturally trained teacher (for other distillation methods, nothing).
+    CleanTeacher,
     /// The progressive phases up to the one at this 0-based index.
     Phase(usize),
     /// Every progressive phase.
@@ -52,10 +66,14 @@ pub struct Stage {
     pub layout: StageLayout,
 }
 
-/// Every training stage in pipeline order: teacher, phases, baseline (when enabled).
+/// Every training stage in pipeline order: teacher, clean teacher (when the distillation needs
+/// one), phases, baseline (when enabled).
 pub fn stages(config: &ExperimentConfig, layout: &RunLayout) -> Result<Vec<Stage>, RunError> {
     let phases = config.phases(config.resolve_space()?.family());
     let mut stages = vec![Stage { name: "teacher".into(), layout: layout.teacher() }];
+    if config.supernet.objective.needs().clean_teacher {
+        stages.push(Stage { name: "clean-teacher".into(), layout: layout.clean_teacher() });
+    }
     stages.extend(
         phases
             .iter()
@@ -211,13 +229,51 @@ pub fn run(
         objective: config.teacher.objective.clone(),
         optimizer: config.teacher.optimizer.clone(),
     };
-    let trained_teacher = train_stage(&context, &teacher_spec, fresh, None)?;
+    let largest_subnet = space.subnet(&space.largest_arch()).expect("the largest arch");
+    // CIARD's T_n: the largest subnet trained on clean images, beside the robust teacher (a
+    // stage of its own, so that another worker can train it at the same time).
+    let needs_clean = config.supernet.objective.needs().clean_teacher;
+    let train_clean_teacher = || -> Result<Teacher, RunError> {
+        let clean = &config.clean_teacher;
+        device.seed(stream_seed(&[config.seed, CLEAN_TEACHER_STREAM]));
+        let fresh = Supernet::new(space.clone(), config.network.net_config(clean.dropout), &device);
+        let spec = StageSpec {
+            name: "clean-teacher".into(),
+            index: 200,
+            dir: layout.clean_teacher(),
+            genes: space.phase_genes(&PhaseChoices::default()).expect("the largest arch"),
+            epochs: clean.epochs,
+            warmup_epochs: clean.warmup_epochs,
+            warmup_lr: clean.warmup_lr,
+            learning_rate: clean.learning_rate,
+            subnets_per_step: 1,
+            sampling: config.supernet.sampling,
+            objective: CleanTeacherConfig::objective(),
+            optimizer: clean.optimizer.clone(),
+        };
+        let trained = train_stage(&context, &spec, fresh, Teachers::default())?;
+        Ok(Teacher { supernet: frozen_copy(&trained), subnet: largest_subnet.clone() })
+    };
+    if goal == Goal::CleanTeacher {
+        if needs_clean {
+            train_clean_teacher()?;
+        }
+        return Ok(Outcome::default());
+    }
+    let trained_teacher = train_stage(&context, &teacher_spec, fresh, Teachers::default())?;
     if goal == Goal::Teacher {
         return Ok(Outcome::default());
     }
-    let teacher = Teacher {
-        network: trained_teacher.network.valid(),
-        subnet: space.subnet(&space.largest_arch()).expect("the largest arch"),
+    let clean_teacher = if needs_clean { Some(train_clean_teacher()?) } else { None };
+    let teacher = Teacher { supernet: frozen_copy(&trained_teacher), subnet: largest_subnet };
+    // A stage that keeps its own teacher (CIARD retrains it) hands it on to the next phase;
+    // otherwise every stage learns from the one robust teacher.
+    let owns_teacher = config.supernet.objective.needs().owns_teacher;
+    let retrained_by = |stage: &StageLayout| -> Result<Teacher, RunError> {
+        Ok(Teacher {
+            supernet: crate::model::weights::load_supernet(&stage.teacher(), &plain)?,
+            subnet: teacher.subnet.clone(),
+        })
     };
     // `valid()` copies: a module clone would share BatchNorm running-statistics cells, so a
     // phase's updates would leak into the weights the baseline starts from. Supernet stages
@@ -225,7 +281,7 @@ pub fn run(
     let copy_of_teacher = || Supernet {
         space: space.clone(),
         config: teacher_config.clone().with_dropout(supernet_dropout),
-        network: trained_teacher.network.valid().with_dropout(supernet_dropout),
+        network: teacher.supernet.network.valid().with_dropout(supernet_dropout),
     };
 
     // 2. Progressive phases, each from the previous one.
@@ -236,6 +292,7 @@ pub fn run(
     };
     let mut current = copy_of_teacher();
     if goal != Goal::Baseline {
+        let mut before: Option<StageLayout> = None;
         for (i, phase) in phases.iter().enumerate().take(last_phase + 1) {
             let start = if phase.init_from_previous { current } else { copy_of_teacher() };
             let start = match expand_stage(&space, &phases, i) {
@@ -256,7 +313,16 @@ pub fn run(
                 objective: config.supernet.objective.clone(),
                 optimizer: config.supernet.optimizer.clone(),
             };
-            current = train_stage(&context, &spec, start, Some(&teacher))?;
+            let retrained = match &before {
+                Some(stage) if owns_teacher => Some(retrained_by(stage)?),
+                _ => None,
+            };
+            let teachers = Teachers {
+                robust: Some(retrained.as_ref().unwrap_or(&teacher)),
+                clean: clean_teacher.as_ref(),
+            };
+            current = train_stage(&context, &spec, start, teachers)?;
+            before = Some(spec.dir);
         }
         if last_phase == phases.len() - 1 {
             let last = layout.phase(last_phase, &phases[last_phase]);
@@ -291,7 +357,8 @@ pub fn run(
             objective: config.supernet.objective.clone(),
             optimizer: config.supernet.optimizer.clone(),
         };
-        let trained = train_stage(&context, &spec, copy_of_teacher(), Some(&teacher))?;
+        let teachers = Teachers { robust: Some(&teacher), clean: clean_teacher.as_ref() };
+        let trained = train_stage(&context, &spec, copy_of_teacher(), teachers)?;
         copy_file(&spec.dir.supernet(), &layout.supernet(Cloud::Baseline))?;
         Some(trained)
     } else {

@@ -1,5 +1,6 @@
-//! Student evaluation (proard-reference.md §6.4): N unique archs sampled from the whole space,
-//! each with BatchNorm re-calibrated, then clean, FGSM and PGD-20 accuracy on the test images.
+//! Student evaluation (docs/method.md, "Student evaluation"; docs/attacks.md, "The pipeline's
+//! student evaluation"): N unique archs sampled from the whole space, each with BatchNorm
+//! re-calibrated, then clean, FGSM and PGD-20 accuracy on the test images.
 //! One JSON line per arch, appended as each finishes; a re-run skips the archs already recorded,
 //! and `--shard i/n` takes every n-th arch so that processes or machines can share the work.
 //! The teacher gets the same evaluation once, as the ceiling to read the students against.

@@ -14,9 +14,9 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
-use proard_shared::Subnet;
 use proard_shared::genome::seeded_rng;
 use proard_shared::phase::PhaseGenes;
+use proard_shared::{Space, Subnet};
 use serde::{Deserialize, Serialize};
 
 use super::config::{OptimizerConfig, Sampling};
@@ -28,7 +28,7 @@ use super::lock::OutputLock;
 use super::validate::{GridResult, Validator};
 use crate::data::loader::{Loader, LoaderConfig};
 use crate::data::{ImageSet, Split, stream_seed};
-use crate::model::{Network, Supernet, View, weights};
+use crate::model::{NetConfig, Network, Supernet, View, weights};
 use crate::objective::{Batch, CiardState, Nets, Objective, ObjectiveConfig, Progress};
 use proard_shared::schedule::learning_rate;
 
@@ -58,10 +58,29 @@ pub struct StageSpec {
     pub optimizer: OptimizerConfig,
 }
 
-/// A frozen teacher: plain (valid) weights and its subnet.
+/// A frozen teacher: its supernet (plain, valid weights) and the subnet it runs.
 pub struct Teacher {
-    pub network: Network,
+    pub supernet: Supernet,
     pub subnet: Subnet,
+}
+
+/// The teachers a stage learns from.
+#[derive(Clone, Copy, Default)]
+pub struct Teachers<'a> {
+    /// The adversarially trained teacher.
+    pub robust: Option<&'a Teacher>,
+    /// CIARD's naturally trained teacher.
+    pub clean: Option<&'a Teacher>,
+}
+
+/// A robust teacher the stage keeps its own copy of (CIARD): trained by ITT with its own
+/// optimiser, checkpointed with the student.
+struct OwnTeacher {
+    network: Network,
+    optimizer: ModuleOptimizer,
+    subnet: Subnet,
+    space: Space,
+    config: NetConfig,
 }
 
 /// Where a stage stands; written last, atomically, so it always names complete files.
@@ -100,7 +119,7 @@ pub struct StageContext<'a> {
 }
 
 /// SGD with (Nesterov) momentum, no dampening, weight decay except on BatchNorm and biases.
-fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
+fn new_optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
     let momentum = MomentumConfig::new()
         .with_momentum(config.momentum)
         .with_dampening(0.0)
@@ -128,18 +147,28 @@ pub fn read_state(dir: &StageLayout) -> Result<Option<StageState>, RunError> {
 /// Writes weights and optimiser under a new generation, then the state naming them.
 fn save_checkpoint(
     dir: &StageLayout,
-    network: &Network,
-    optimizer: &ModuleOptimizer,
+    (network, optimizer): (&Network, &ModuleOptimizer),
+    teacher: Option<&OwnTeacher>,
     state: &StageState,
 ) -> Result<(), RunError> {
-    let model = dir.model(state.generation);
-    let optim = dir.optimizer(state.generation);
     let failed = |message: String| RunError::Checkpoint { stage: state.stage.clone(), message };
-    network
-        .clone()
-        .save_file(&model)
-        .map_err(|e| failed(format!("saving {}: {e}", model.display())))?;
-    optimizer.save(&optim).map_err(|e| failed(format!("saving {}: {e}", optim.display())))?;
+    let mut files =
+        vec![(network, optimizer, dir.model(state.generation), dir.optimizer(state.generation))];
+    if let Some(teacher) = teacher {
+        files.push((
+            &teacher.network,
+            &teacher.optimizer,
+            dir.teacher_model(state.generation),
+            dir.teacher_optimizer(state.generation),
+        ));
+    }
+    for (network, optimizer, model, optim) in files {
+        network
+            .clone()
+            .save_file(&model)
+            .map_err(|e| failed(format!("saving {}: {e}", model.display())))?;
+        optimizer.save(&optim).map_err(|e| failed(format!("saving {}: {e}", optim.display())))?;
+    }
     let path = dir.state();
     let temporary = dir.state_temporary();
     let bytes = serde_json::to_vec_pretty(state).expect("a state serialises");
@@ -147,20 +176,37 @@ fn save_checkpoint(
     std::fs::File::open(&temporary).and_then(|f| f.sync_all()).map_err(RunError::io(&temporary))?;
     std::fs::rename(&temporary, &path).map_err(RunError::io(&path))?;
     if state.generation > 0 {
-        let _ = std::fs::remove_file(dir.model(state.generation - 1));
-        let _ = std::fs::remove_file(dir.optimizer(state.generation - 1));
+        let previous = state.generation - 1;
+        for file in [
+            dir.model(previous),
+            dir.optimizer(previous),
+            dir.teacher_model(previous),
+            dir.teacher_optimizer(previous),
+        ] {
+            let _ = std::fs::remove_file(file);
+        }
     }
     Ok(())
 }
 
-/// Loads the weights a state names into `network` (which has the right structure).
-pub fn load_weights(
-    dir: &StageLayout,
+/// Loads the weights at `path` into `network` (which has the right structure).
+fn load_weights(
     state: &StageState,
+    path: &std::path::Path,
     network: Network,
 ) -> Result<Network, RunError> {
-    let path = dir.model(state.generation);
-    network.try_load_file(&path).map_err(|e| RunError::Checkpoint {
+    network.try_load_file(path).map_err(|e| RunError::Checkpoint {
+        stage: state.stage.clone(),
+        message: format!("cannot load {}: {e}", path.display()),
+    })
+}
+
+fn load_optimizer(
+    state: &StageState,
+    path: &std::path::Path,
+    optimizer: ModuleOptimizer,
+) -> Result<ModuleOptimizer, RunError> {
+    optimizer.load(path).map_err(|e| RunError::Checkpoint {
         stage: state.stage.clone(),
         message: format!("cannot load {}: {e}", path.display()),
     })
@@ -194,9 +240,9 @@ pub fn train_stage(
     context: &StageContext,
     spec: &StageSpec,
     supernet: Supernet,
-    teacher: Option<&Teacher>,
+    teachers: Teachers,
 ) -> Result<Supernet, RunError> {
-    let result = train(context, spec, supernet, teacher);
+    let result = train(context, spec, supernet, teachers);
     match &result {
         Ok(_) | Err(RunError::Cancelled { .. }) => {}
         Err(error) => context.events.stage_failed(&spec.name, error),
@@ -208,7 +254,7 @@ fn train(
     context: &StageContext,
     spec: &StageSpec,
     supernet: Supernet,
-    teacher: Option<&Teacher>,
+    teachers: Teachers,
 ) -> Result<Supernet, RunError> {
     std::fs::create_dir_all(spec.dir.dir()).map_err(RunError::io(spec.dir.dir()))?;
     // A finished stage is only read, so runs that share it (the phases and the baseline share
@@ -218,7 +264,7 @@ fn train(
     let _lock = if finished { None } else { Some(OutputLock::acquire(&spec.dir.lock(), &what)?) };
     let Supernet { space, config, network } = supernet;
     let mut network = network.fork(context.device).train();
-    let mut optimizer = optimizer(&spec.optimizer);
+    let mut optimizer = new_optimizer(&spec.optimizer);
     let mut state = StageState {
         stage: spec.name.clone(),
         generation: 0,
@@ -232,20 +278,38 @@ fn train(
         finished: false,
         objective_state: CiardState::default(),
     };
+    // CIARD runs its robust teacher in train mode (its BatchNorm statistics move) and, with ITT,
+    // trains it: the stage keeps its own copy, so that a resumed stage sees exactly the teacher
+    // an uninterrupted one would.
+    let mut own_teacher = match (spec.objective.needs().owns_teacher, teachers.robust) {
+        (true, Some(teacher)) => Some(OwnTeacher {
+            network: teacher.supernet.network.valid().fork(context.device).train(),
+            optimizer: new_optimizer(&teacher_optimizer(&spec.objective, &spec.optimizer)),
+            subnet: teacher.subnet.clone(),
+            space: teacher.supernet.space.clone(),
+            config: teacher.supernet.config.clone(),
+        }),
+        _ => None,
+    };
     let mut resumed = false;
     if let Some(saved) = read_state(&spec.dir)? {
-        network = load_weights(&spec.dir, &saved, network)?;
-        let path = spec.dir.optimizer(saved.generation);
-        optimizer = optimizer.load(&path).map_err(|e| RunError::Checkpoint {
-            stage: spec.name.clone(),
-            message: format!("cannot load {}: {e}", path.display()),
-        })?;
+        network = load_weights(&saved, &spec.dir.model(saved.generation), network)?;
+        optimizer = load_optimizer(&saved, &spec.dir.optimizer(saved.generation), optimizer)?;
+        if let Some(mut teacher) = own_teacher.take() {
+            let (model, optim) = (
+                spec.dir.teacher_model(saved.generation),
+                spec.dir.teacher_optimizer(saved.generation),
+            );
+            teacher.network = load_weights(&saved, &model, teacher.network)?;
+            teacher.optimizer = load_optimizer(&saved, &optim, teacher.optimizer)?;
+            own_teacher = Some(teacher);
+        }
         state = saved;
         resumed = true;
     }
     if state.finished {
         let supernet = Supernet { space, config, network };
-        export(spec, &supernet)?;
+        export(spec, &supernet, own_teacher.as_ref())?;
         return Ok(supernet);
     }
     let log_path = spec.dir.log();
@@ -283,7 +347,7 @@ fn train(
         done: state.steps as u64,
         epochs,
     });
-    let teacher_view = teacher.map(|t| View::new(&t.network, &t.subnet));
+    let clean_view = teachers.clean.map(|t| View::new(&t.supernet.network, &t.subnet));
 
     for epoch in state.epoch..epochs {
         // Time this epoch ran before a resume: the steps up to the checkpoint are not redone.
@@ -316,7 +380,12 @@ fn train(
                     state.generation += 1;
                     state.log_bytes = log.bytes_written().map_err(RunError::io(&log_path))?;
                     state.objective_state = objective.ciard.clone();
-                    save_checkpoint(&spec.dir, &network, &optimizer, &state)?;
+                    save_checkpoint(
+                        &spec.dir,
+                        (&network, &optimizer),
+                        own_teacher.as_ref(),
+                        &state,
+                    )?;
                     return Err(RunError::Cancelled { stage: spec.name.clone() });
                 }
                 context.device.seed(stream_seed(&[
@@ -347,17 +416,26 @@ fn train(
                 let batch = Batch::new(x, y);
                 let progress = Progress { epoch: epoch + 1, epochs };
                 let mut total: Option<Tensor<1>> = None;
+                let mut teacher_total: Option<Tensor<1>> = None;
                 for subnet in &subnets {
+                    let teacher = match &own_teacher {
+                        Some(own) => Some(View::new(&own.network, &own.subnet)),
+                        None => teachers.robust.map(|t| View::new(&t.supernet.network, &t.subnet)),
+                    };
                     let nets = Nets {
                         student: View::new(&network, subnet),
-                        teacher: teacher_view,
-                        clean_teacher: None,
+                        teacher,
+                        clean_teacher: clean_view,
                     };
-                    let loss = objective.step(&nets, &batch, progress)?.student;
-                    total = Some(match total {
+                    let losses = objective.step(&nets, &batch, progress)?;
+                    let add = |sum: Option<Tensor<1>>, loss: Tensor<1>| match sum {
                         None => loss,
                         Some(sum) => sum + loss,
-                    });
+                    };
+                    total = Some(add(total, losses.student));
+                    if let Some(loss) = losses.teacher {
+                        teacher_total = Some(add(teacher_total, loss));
+                    }
                 }
                 let loss = total.expect("at least one subnet per step");
                 let value = loss.clone().detach().into_scalar::<f64>();
@@ -388,6 +466,16 @@ fn train(
                 );
                 let grads = GradientsParams::from_grads(loss.backward(), &network);
                 network = optimizer.step(lr, network, grads);
+                // CIARD's ITT: the robust teacher learns from the student's adversarial examples.
+                if let (Some(own), Some(teacher_loss)) = (own_teacher.as_mut(), teacher_total) {
+                    let teacher_lr = match &spec.objective {
+                        ObjectiveConfig::Ciard(c) => c.teacher_learning_rate_at(epoch + 1),
+                        _ => 0.0,
+                    };
+                    let grads = GradientsParams::from_grads(teacher_loss.backward(), &own.network);
+                    let stepped = own.optimizer.step(teacher_lr, own.network.clone(), grads);
+                    own.network = stepped;
+                }
                 state.epoch_loss_sum += value;
                 state.epoch_loss_steps += 1;
                 let line = LogLine::Step {
@@ -409,7 +497,12 @@ fn train(
                     state.generation += 1;
                     state.log_bytes = log.bytes_written().map_err(RunError::io(&log_path))?;
                     state.objective_state = objective.ciard.clone();
-                    save_checkpoint(&spec.dir, &network, &optimizer, &state)?;
+                    save_checkpoint(
+                        &spec.dir,
+                        (&network, &optimizer),
+                        own_teacher.as_ref(),
+                        &state,
+                    )?;
                 }
             }
         }
@@ -446,22 +539,51 @@ fn train(
         state.finished = state.epoch == epochs;
         state.log_bytes = log.bytes_written().map_err(RunError::io(&log_path))?;
         state.objective_state = objective.ciard.clone();
-        save_checkpoint(&spec.dir, &network, &optimizer, &state)?;
+        save_checkpoint(&spec.dir, (&network, &optimizer), own_teacher.as_ref(), &state)?;
     }
     let supernet = Supernet { space, config, network };
-    export(spec, &supernet)?;
+    export(spec, &supernet, own_teacher.as_ref())?;
     events.stage_finished(&spec.name);
     Ok(supernet)
 }
 
-/// The stage's result as a self-describing weights file (docs/weights.md), once.
-fn export(spec: &StageSpec, supernet: &Supernet) -> Result<(), RunError> {
-    let exported = spec.dir.supernet();
-    if exported.exists() {
-        return Ok(());
+/// The stage's result as a self-describing weights file (docs/weights.md), once; and the
+/// teacher it kept its own copy of, which the next stage starts from.
+fn export(
+    spec: &StageSpec,
+    supernet: &Supernet,
+    teacher: Option<&OwnTeacher>,
+) -> Result<(), RunError> {
+    let save = |supernet: &Supernet, path: std::path::PathBuf| {
+        if path.exists() {
+            return Ok(());
+        }
+        weights::save_supernet(supernet, &path).map_err(|e| RunError::Checkpoint {
+            stage: spec.name.clone(),
+            message: format!("saving {}: {e}", path.display()),
+        })
+    };
+    if let Some(teacher) = teacher {
+        let trained = Supernet {
+            space: teacher.space.clone(),
+            config: teacher.config.clone(),
+            network: teacher.network.valid(),
+        };
+        save(&trained, spec.dir.teacher())?;
     }
-    weights::save_supernet(supernet, &exported).map_err(|e| RunError::Checkpoint {
-        stage: spec.name.clone(),
-        message: format!("saving {}: {e}", exported.display()),
-    })
+    save(supernet, spec.dir.supernet())
+}
+
+/// CIARD's teacher optimiser (SGD with its own momentum and weight decay, no Nesterov); other
+/// objectives never step a teacher.
+fn teacher_optimizer(objective: &ObjectiveConfig, student: &OptimizerConfig) -> OptimizerConfig {
+    match objective {
+        ObjectiveConfig::Ciard(c) => OptimizerConfig {
+            momentum: c.teacher_momentum,
+            nesterov: false,
+            weight_decay: c.teacher_weight_decay,
+            batch: student.batch,
+        },
+        _ => student.clone(),
+    }
 }

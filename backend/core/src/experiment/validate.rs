@@ -1,6 +1,7 @@
-//! Per-epoch validation (proard-reference.md §3.6): for each arch of the phase's grid, BatchNorm
-//! re-calibrated on a fixed training subset, then clean and PGD-20 accuracy on test images. It
-//! runs on `valid()` copies, so the supernet being trained keeps its own running statistics.
+//! Per-epoch validation (docs/method.md, "Validation during training"): for each arch of the
+//! phase's grid, BatchNorm re-calibrated on a fixed training subset, then clean and PGD-20
+//! accuracy on test images. It runs on `valid()` copies, so the supernet being trained keeps its
+//! own running statistics.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! Channel re-organisation for the expand phases (design/proard-reference.md §3.5).
+//! Channel re-organisation for the expand phases (docs/method.md, "Middle-channel reorganisation").
 //!
 //! Before a phase unlocks smaller expand ratios, each block's middle channels are sorted by
 //! importance (L1 norm of the weights that read them), so that the first-k channels a small

@@ -1,6 +1,6 @@
-//! AdaAD and AdaIAD (Huang et al. 2023; design/ard-methods.md §3). The attack puts the teacher
-//! in the loop: it ascends Σ KL(softmax(T(x')) ‖ softmax(S(x'))) with the gradient flowing
-//! through both networks (both in eval mode).
+//! AdaAD and AdaIAD (Huang et al. 2023; docs/objectives.md, "AdaAD", "AdaIAD"). The attack puts
+//! the teacher in the loop: it ascends Σ KL(softmax(T(x')) ‖ softmax(S(x'))) with the gradient
+//! flowing through both networks (both in eval mode).
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};

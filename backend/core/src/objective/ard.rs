@@ -1,4 +1,4 @@
-//! ARD (Goldblum et al. 2020; design/ard-methods.md §5.1):
+//! ARD (Goldblum et al. 2020; docs/objectives.md, "ARD"):
 //! α·τ²·KL(softmax(T(x)/τ) ‖ softmax(S(x')/τ)) + (1 − α)·CE(S(x), y), the teacher on clean x;
 //! the attack is CE-PGD on the student in train mode from a uniform start.
 

@@ -1,4 +1,4 @@
-//! CIARD (Lu et al. 2025; design/ard-methods.md §2): a clean teacher T_n and a robust teacher
+//! CIARD (Lu et al. 2025; docs/objectives.md, "CIARD"): a clean teacher T_n and a robust teacher
 //! T_r that is itself retrained on the student's adversarial examples (ITT), with a push term
 //! that moves the student away from the clean teacher wherever that teacher is fooled, and
 //! temperatures adapted every step until both teachers' entropies match.
@@ -210,7 +210,7 @@ impl CiardConfig {
         loss
     }
 
-    /// Temperatures (§2.4) and MTARD weights (§2.5) after a step.
+    /// Temperatures and MTARD weights after a step (docs/objectives.md, "CIARD").
     fn adapt(
         &self,
         state: &mut CiardState,

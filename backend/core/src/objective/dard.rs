@@ -1,4 +1,4 @@
-//! DARD (Zou et al. 2025; design/ard-methods.md §1.3, from the public scratch code): the
+//! DARD (Zou et al. 2025; docs/objectives.md, "DARD", from the public scratch code): the
 //! student learns from the teacher's natural and adversarial soft labels at once,
 //! L_clean = α·τ²·KL(P_nat ‖ S(x)) + (1 − α)·CE(S(x), y) and
 //! L_adv = α·τ²·KL(P_adv ‖ S(x')) + (1 − α)·CE(S(x'), y), batchmean, temperature τ on both

@@ -1,4 +1,4 @@
-//! KL divergences as the ARD code bases compute them (design/ard-methods.md §0): always
+//! KL divergences as the ARD code bases compute them (docs/objectives.md, "KL divergences"): always
 //! Σ_c q_c (log q_c − log s_c) with q the target (teacher) distribution and s the student's, and
 //! an explicit reduction, because the three reductions in use change the weight of a term by
 //! a factor of B or C.

@@ -1,4 +1,4 @@
-//! IAD-I (Zhu et al. 2022; design/ard-methods.md §5.2): ARD with batchmean KL, plus — from
+//! IAD-I (Zhu et al. 2022; docs/objectives.md, "IAD-I"): ARD with batchmean KL, plus — from
 //! `begin_epoch` — an introspection term that trusts the student's own clean output where the
 //! teacher is unreliable on x':
 //! α·(1/B)·Σ_i (1 − a_i)·KL(softmax(S(x_i)) ‖ softmax(S(x'_i))), a_i = P_T(x'_i)[y_i]^β.

@@ -1,4 +1,4 @@
-//! MART (Wang et al. 2020; design/ard-methods.md §5.4): a boosted cross-entropy on x' plus a KL
+//! MART (Wang et al. 2020; docs/objectives.md, "MART"): a boosted cross-entropy on x' plus a KL
 //! term weighted by how unsure the clean prediction is,
 //! BCE(p', y) + β·(1/B)·Σ_i KL(p_i ‖ p'_i)·(1.0000001 − p_i[y_i]).
 

@@ -1,4 +1,4 @@
-//! Robust training objectives (design/ard-methods.md §1–§5): PGD-AT (SAT), TRADES, MART, ARD,
+//! Robust training objectives (docs/objectives.md): PGD-AT (SAT), TRADES, MART, ARD,
 //! IAD-I, RSLAD, AdaAD, AdaIAD, DARD and CIARD, each a serde config with its paper's defaults.
 //!
 //! An objective plugs into any training loop: it receives [`View`]s — a plain network, or one
@@ -91,6 +91,9 @@ pub struct Needs {
     /// The loop must give the robust teacher as a trainable network and step it with
     /// [`Losses::teacher`] (CIARD's ITT).
     pub trains_teacher: bool,
+    /// A training stage keeps its own copy of the robust teacher (CIARD runs it in train mode,
+    /// so its BatchNorm statistics move, and ITT trains it).
+    pub owns_teacher: bool,
     pub attacked: Attacked,
     /// BatchNorm mode of the student during the attack.
     pub attack_bn: BnMode,
@@ -232,6 +235,7 @@ impl ObjectiveConfig {
             teacher,
             clean_teacher: matches!(self, Ciard(_)),
             trains_teacher: matches!(self, Ciard(c) if c.retrain_teacher),
+            owns_teacher: matches!(self, Ciard(_)),
             attacked,
             attack_bn,
         }

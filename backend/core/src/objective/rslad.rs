@@ -1,4 +1,4 @@
-//! RSLAD (Zi et al. 2021; design/ard-methods.md §4) — ProARD's default distillation loss:
+//! RSLAD (Zi et al. 2021; docs/objectives.md, "RSLAD") — ProARD's default distillation loss:
 //! (5/6)·KL_s(softmax(T(x)), S(x')) + (1/6)·KL_s(softmax(T(x)), S(x)), smoothed KL with
 //! elem-mean, no label term. The attack ascends Σ KL(softmax(T(x)) ‖ softmax(S(x'))) with the
 //! student in eval mode.

@@ -1,4 +1,4 @@
-//! SAT / PGD-AT (Madry et al. 2018; design/ard-methods.md §5.5): min E[CE(f(x'), y)], x' from
+//! SAT / PGD-AT (Madry et al. 2018; docs/objectives.md, "SAT"): min E[CE(f(x'), y)], x' from
 //! PGD on the cross-entropy.
 
 use burn::prelude::*;

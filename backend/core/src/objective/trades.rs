@@ -1,4 +1,4 @@
-//! TRADES (Zhang et al. 2019; design/ard-methods.md §5.3): the teacher's training objective.
+//! TRADES (Zhang et al. 2019; docs/objectives.md, "TRADES"): the teacher's training objective.
 //! CE(f(x), y) + β·(1/B)·Σ KL(softmax(f(x)) ‖ softmax(f(x'))); the attack ascends the same KL
 //! (summed) towards the model's own clean output.
 
