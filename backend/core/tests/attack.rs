@@ -1,13 +1,17 @@
 //! Attacks against a small trained subnet: outputs stay in the ε-ball and [0, 1], ε = 0 gives
 //! clean accuracy, robust accuracy does not rise with ε or steps, PGD-20 is at least as strong
 //! as FGSM, APGD-CE at least about as strong as PGD-20, and every configuration is recorded with
-//! its result.
+//! its result. On an untrained subnet the mathematics is pinned: PGD's and APGD's first iterates
+//! equal their definitions, restarts keep the worst case per image, and evaluation attacks run
+//! BatchNorm in eval mode without touching its running statistics.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::prelude::*;
+use burn::tensor::Distribution;
 use proard_core::attack::cross_entropy;
+use proard_core::attack::loss::cross_entropy_per_example;
 use proard_core::attack::selftest::{SelfTestConfig, train_small_network};
 use proard_core::attack::{
     ApgdConfig, ApgdLoss, Attack, DpgdConfig, EvalReport, FgsmConfig, PgdConfig, PgdIterate,
@@ -17,7 +21,7 @@ use proard_core::attack::{
 use proard_core::data::loader::{Loader, LoaderConfig};
 use proard_core::data::synthetic::{self, SyntheticConfig};
 use proard_core::data::{ImageSet, Split};
-use proard_core::model::{BnMode, NetConfig, Network, Supernet, View};
+use proard_core::model::{BnMode, NetConfig, Network, Pass, Supernet, View};
 use proard_shared::Subnet;
 
 /// Flex has one global RNG: tests that seed it run one at a time.
@@ -292,20 +296,22 @@ fn configurations_have_the_reference_defaults_and_fill_missing_fields() {
 
 /// PGD's update written out step by step from the definition (docs/attacks.md):
 /// x_{t+1} = Π_{B∞(x, ε) ∩ [0,1]}(x_t + α·sign(∇ CE(f(x_t), y))), from the clean image.
-/// Returns every iterate x_0 … x_k.
+/// Returns every iterate x_0 … x_k. `mode` is the BatchNorm mode of the forwards (the attacks'
+/// is `Eval`; `Train` shows that the mode matters).
 fn pgd_by_hand(
     network: &Network,
     subnet: &Subnet,
     x: &Tensor<4>,
     labels: &Tensor<1, Int>,
     (epsilon, alpha, steps): (f64, f64, usize),
+    mode: BnMode,
 ) -> Vec<Tensor<4>> {
     let frozen = network.valid();
     let mut iterates = vec![x.clone()];
     for _ in 0..steps {
         let current = iterates.last().unwrap().clone();
         let attached = current.clone().autodiff().require_grad();
-        let logits = View::new(&frozen, subnet).forward(attached.clone(), BnMode::Eval);
+        let logits = View::new(&frozen, subnet).forward(attached.clone(), mode);
         let gradient = attached.grad(&cross_entropy(logits, labels.clone()).backward()).unwrap();
         let stepped = current + gradient.sign() * alpha;
         let low = (x.clone() - epsilon).clamp_min(0.0);
@@ -338,7 +344,8 @@ fn pgd_follows_its_definition_and_returns_the_final_iterate() {
         start: PgdStart::None,
         ..PgdConfig::default()
     };
-    let iterates = pgd_by_hand(&supernet.network, &subnet, &x, &labels, (epsilon, alpha, steps));
+    let iterates =
+        pgd_by_hand(&supernet.network, &subnet, &x, &labels, (epsilon, alpha, steps), BnMode::Eval);
     let max_difference =
         |a: &Tensor<4>, b: &Tensor<4>| (a.clone() - b.clone()).abs().max().into_scalar::<f32>();
 
@@ -373,4 +380,277 @@ fn pgd_follows_its_definition_and_returns_the_final_iterate() {
         assert!(max_difference(&got, &expected) < 1e-6, "image {image} keeps x_{first}");
     }
     assert!(some_kept_early, "an untrained net is fooled early on some image");
+}
+
+// ---- the mathematics, pinned on an untrained subnet ----
+
+/// The smallest resnet-mini subnet, untrained (the device RNG seeded with `seed`), and `images`
+/// synthetic test images labelled with the subnet's own clean predictions: every image starts
+/// correctly classified, so that a small attack fools some images and leaves others.
+fn untrained_subnet(seed: u64, images: usize) -> (Network, Subnet, Tensor<4>, Tensor<1, Int>) {
+    let device = Device::flex();
+    device.seed(seed);
+    let set = Arc::new(synthetic::generate(&SyntheticConfig { seed, train: 0, test: images }));
+    let space = proard_core::spaces::load_space("resnet-mini").unwrap();
+    let supernet = Supernet::new(space.clone(), NetConfig::new(), &device);
+    let subnet = supernet.subnet(&space.smallest_arch()).unwrap();
+    let (x, _) = Loader::new(set, Split::Test, LoaderConfig::eval(images))
+        .epoch(0)
+        .next()
+        .unwrap()
+        .tensors(&device);
+    let logits = View::new(&supernet.network, &subnet).forward(x.clone(), BnMode::Eval);
+    let labels = logits.argmax(1).reshape([images]);
+    (supernet.network, subnet, x, labels)
+}
+
+fn max_difference(a: &Tensor<4>, b: &Tensor<4>) -> f32 {
+    (a.clone() - b.clone()).abs().max().into_scalar::<f32>()
+}
+
+/// Image `index` of a batch, as a batch of one.
+fn image(batch: &Tensor<4>, index: usize) -> Tensor<4> {
+    batch.clone().select(0, Tensor::<1, Int>::from_ints([index as i32], &batch.device()))
+}
+
+/// Π_{B∞(x, ε) ∩ [0,1]}(point).
+fn project(x: &Tensor<4>, epsilon: f64, point: Tensor<4>) -> Tensor<4> {
+    point
+        .max_pair((x.clone() - epsilon).clamp_min(0.0))
+        .min_pair((x.clone() + epsilon).clamp_max(1.0))
+}
+
+/// Per image: whether the subnet misclassifies `input`, and its cross-entropy (eval mode).
+fn outcomes(
+    network: &Network,
+    subnet: &Subnet,
+    input: &Tensor<4>,
+    labels: &Tensor<1, Int>,
+) -> (Vec<bool>, Vec<f64>) {
+    let n = labels.dims()[0];
+    let logits = View::new(network, subnet).forward(input.clone(), BnMode::Eval);
+    let ints = |t: Tensor<1, Int>| t.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+    let predicted = ints(logits.clone().argmax(1).reshape([n]));
+    let truth = ints(labels.clone());
+    let losses =
+        cross_entropy_per_example(logits, labels.clone()).try_into_vec_as::<f64>().unwrap();
+    (predicted.iter().zip(&truth).map(|(p, t)| p != t).collect(), losses)
+}
+
+/// APGD-CE's iterates x_0 … x_k from the definition (Croce & Hein 2020, Alg. 1), P the
+/// projection onto B∞(x, ε) ∩ [0, 1]: x_0 = P(x + ε·u/‖u‖∞) per image, u ~ U(−1, 1) drawn now
+/// from the device RNG as `apgd` draws it; z_{k+1} = P(x_k + η·sign(∇ CE(f(x_k), y))),
+/// x_{k+1} = P(x_k + a·(z_{k+1} − x_k) + (1 − a)·(x_k − x_{k−1})) with η = 2ε, a = 1 for the
+/// first step and a = `momentum` (0.75 in APGD) after. Only for k ≤ 2: the checkpoint after x_1
+/// (window 1) halves η only if the loss did not rise above 0, and cross-entropy is positive.
+fn apgd_by_hand(
+    network: &Network,
+    subnet: &Subnet,
+    x: &Tensor<4>,
+    labels: &Tensor<1, Int>,
+    (epsilon, iterations, momentum): (f64, usize, f64),
+) -> Vec<Tensor<4>> {
+    assert!(iterations <= 2, "later steps depend on the checkpoints");
+    let frozen = network.valid();
+    let n = x.dims()[0];
+    let u = Tensor::<4>::random(x.dims(), Distribution::Uniform(-1.0, 1.0), &x.device());
+    let largest = u.clone().abs().flatten::<2>(1, 3).max_dim(1).reshape([n, 1, 1, 1]);
+    let mut iterates = vec![project(x, epsilon, x.clone() + u / largest * epsilon)];
+    for k in 0..iterations {
+        let (current, previous) = (iterates[k].clone(), iterates[k.saturating_sub(1)].clone());
+        let a = if k == 0 { 1.0 } else { momentum };
+        let attached = current.clone().autodiff().require_grad();
+        let logits = View::new(&frozen, subnet).forward(attached.clone(), BnMode::Eval);
+        let loss = cross_entropy_per_example(logits, labels.clone()).sum();
+        let gradient = attached.grad(&loss.backward()).unwrap();
+        let z = project(x, epsilon, current.clone() + gradient.sign() * (2.0 * epsilon));
+        let momentum = (z - current.clone()) * a + (current.clone() - previous) * (1.0 - a);
+        iterates.push(project(x, epsilon, current + momentum));
+    }
+    iterates
+}
+
+/// Pins APGD's first two iterations through its public API: the start on the ball's surface,
+/// a first step of η = 2ε without momentum, a second with momentum 0.75, and the point returned
+/// per image (the latest fooling iterate, else the first of highest loss). A changed step size,
+/// momentum, start, BatchNorm mode or selection rule moves some image off its hand-computed point.
+#[test]
+fn apgd_first_iterates_follow_the_definition() {
+    let _rng = lock();
+    let images = 16;
+    let (network, subnet, x, labels) = untrained_subnet(17, images);
+    // Images that keep an earlier iterate than the last (the loss fell, at the tiny ε), and
+    // images fooled by two iterates that keep the later one (at the larger ε): both must occur,
+    // or "the last iterate" or "the first fooling iterate" would pass as well.
+    let (mut kept_earlier, mut kept_latest_fooling) = (0, 0);
+    for epsilon in [0.25 / 255.0, 1.0 / 255.0] {
+        for iterations in [1, 2] {
+            Device::flex().seed(23);
+            let iterates =
+                apgd_by_hand(&network, &subnet, &x, &labels, (epsilon, iterations, 0.75));
+            Device::flex().seed(23);
+            let config = ApgdConfig { epsilon, iterations, ..ApgdConfig::default() };
+            let got = apgd(&network, &subnet, x.clone(), labels.clone(), &config);
+            let (fooled, losses): (Vec<_>, Vec<_>) =
+                iterates.iter().map(|it| outcomes(&network, &subnet, it, &labels)).unzip();
+            for i in 0..images {
+                let fooling: Vec<usize> = (0..=iterations).filter(|&k| fooled[k][i]).collect();
+                let k = match fooling.last() {
+                    Some(&latest) => latest,
+                    None => (1..=iterations)
+                        .fold(0, |best, k| if losses[k][i] > losses[best][i] { k } else { best }),
+                };
+                // Counted only where the alternative rule's point differs from the kept one.
+                let apart = |j: usize| {
+                    max_difference(&image(&iterates[j], i), &image(&iterates[k], i)) > 1e-4
+                };
+                kept_earlier += usize::from(apart(iterations));
+                kept_latest_fooling += usize::from(fooling.len() > 1 && apart(fooling[0]));
+                let off = max_difference(&image(&got, i), &image(&iterates[k], i));
+                assert!(off < 1e-6, "ε {epsilon}, N = {iterations}, image {i}: {off} from x_{k}");
+            }
+            if iterations == 1 {
+                // η = 2ε from anywhere in the ball lands on its corner x ± ε, wherever [0, 1]
+                // and a zero gradient do not stop it.
+                let x1 = iterates[1].clone();
+                let inside = x1.clone().greater_elem(0.0).bool_and(x1.clone().lower_elem(1.0));
+                let moved = (x1 - x.clone()).abs().sub_scalar(epsilon).abs().greater_elem(1e-6);
+                let off_corner = moved.bool_and(inside).int().sum().into_scalar::<i64>();
+                assert!(off_corner <= 10, "{off_corner} pixels of x_1 off the ball's corner");
+            } else {
+                // The momentum matters: with a = 1 the second iterate would be z_2 itself.
+                Device::flex().seed(23);
+                let without = apgd_by_hand(&network, &subnet, &x, &labels, (epsilon, 2, 1.0));
+                assert!(max_difference(&without[2], &iterates[2]) > epsilon as f32 / 2.0);
+            }
+        }
+    }
+    eprintln!(
+        "kept an earlier iterate: {kept_earlier}, the later of two fooling: {kept_latest_fooling}"
+    );
+    assert!(kept_earlier > 0 && kept_latest_fooling > 0, "{kept_earlier}, {kept_latest_fooling}");
+}
+
+/// Pins the restart rule: PGD with two restarts returns, per image, the second run's result
+/// exactly when it fooled the subnet and the first did not, or neither did and its loss is
+/// higher — compared with two single runs drawn from the same RNG sequence. APGD with two
+/// restarts fools an image exactly when one of its runs did, keeping that run's point. Keeping
+/// always the first or the last run, or ignoring fooling or loss, breaks some image.
+#[test]
+fn restarts_keep_the_worst_case_per_image() {
+    let _rng = lock();
+    let images = 32;
+    let (network, subnet, x, labels) = untrained_subnet(29, images);
+    // One step of ε from a uniform start at a large ε: the start decides which images fool the
+    // untrained subnet, so the two runs disagree on many.
+    let epsilon = 32.0 / 255.0;
+    let single = PgdConfig { epsilon, step_size: epsilon, steps: 1, ..PgdConfig::default() };
+    Device::flex().seed(31);
+    let runs = [0, 1].map(|_| pgd(&network, &subnet, x.clone(), labels.clone(), &single));
+    Device::flex().seed(31);
+    let restarted = PgdConfig { restarts: 2, ..single };
+    let both = pgd(&network, &subnet, x.clone(), labels.clone(), &restarted);
+    let [(fooled_1, loss_1), (fooled_2, loss_2)] =
+        runs.each_ref().map(|run| outcomes(&network, &subnet, run, &labels));
+    // Images fooled by the first run only, the second only, and fooled by neither with the
+    // higher loss in the first and in the second run: each case must occur for the check to
+    // tell the rule from simpler ones.
+    let mut cases = [0; 4];
+    for i in 0..images {
+        let second = match (fooled_1[i], fooled_2[i]) {
+            (false, true) => true,
+            (false, false) => loss_2[i] > loss_1[i],
+            _ => false,
+        };
+        match (fooled_1[i], fooled_2[i]) {
+            (true, false) => cases[0] += 1,
+            (false, true) => cases[1] += 1,
+            (false, false) => cases[2 + usize::from(second)] += 1,
+            (true, true) => {}
+        }
+        let expected = image(&runs[usize::from(second)], i);
+        let off = max_difference(&image(&both, i), &expected);
+        assert!(off < 1e-6, "PGD, image {i}: {off} away from run {}", 1 + usize::from(second));
+    }
+    eprintln!(
+        "PGD restarts: first only, second only, neither (first higher, second higher) {cases:?}"
+    );
+    assert!(cases.iter().all(|&c| c > 0), "every case occurs: {cases:?}");
+
+    let single = ApgdConfig { epsilon, iterations: 2, ..ApgdConfig::default() };
+    Device::flex().seed(41);
+    let runs = [0, 1].map(|_| apgd(&network, &subnet, x.clone(), labels.clone(), &single));
+    Device::flex().seed(41);
+    let restarted = ApgdConfig { restarts: 2, ..single };
+    let both = apgd(&network, &subnet, x.clone(), labels.clone(), &restarted);
+    let [(fooled_1, _), (fooled_2, _)] =
+        runs.each_ref().map(|run| outcomes(&network, &subnet, run, &labels));
+    let (fooled_both, _) = outcomes(&network, &subnet, &both, &labels);
+    let mut fooled_by = [0; 2];
+    for i in 0..images {
+        assert_eq!(fooled_both[i], fooled_1[i] || fooled_2[i], "APGD, image {i}");
+        let run = match (fooled_1[i], fooled_2[i]) {
+            (true, _) => 0,
+            (false, true) => 1,
+            (false, false) => continue,
+        };
+        fooled_by[run] += 1;
+        let off = max_difference(&image(&both, i), &image(&runs[run], i));
+        assert!(off < 1e-6, "APGD, image {i}: {off} away from run {}", run + 1);
+    }
+    assert!(
+        fooled_by.iter().all(|&c| c > 0),
+        "APGD: fooled by the first, the second only {fooled_by:?}"
+    );
+}
+
+/// Every BatchNorm running mean and variance of `network`, in visiting order.
+fn running_statistics(network: &Network) -> Vec<Vec<f64>> {
+    let mut statistics = Vec::new();
+    network.visit_batch_norms(&mut |bn| {
+        for state in [&bn.running_mean, &bn.running_var] {
+            statistics.push(state.value_sync().try_into_vec_as::<f64>().unwrap());
+        }
+    });
+    statistics
+}
+
+/// Pins the BatchNorm mode of evaluation attacks: FGSM and PGD equal their definitions run
+/// with eval-mode forwards — which differ from train-mode ones here, so batch statistics would
+/// show — and no attack (APGD's losses included) writes a running statistic.
+#[test]
+fn evaluation_attacks_run_batchnorm_in_eval_mode_and_leave_it_untouched() {
+    let _rng = lock();
+    let (network, subnet, x, labels) = untrained_subnet(37, 16);
+    // Running statistics away from their initial 0 and 1, from train-mode passes over noise.
+    let fresh = running_statistics(&network);
+    for _ in 0..3 {
+        let noise = Tensor::<4>::random(x.dims(), Distribution::Uniform(0.0, 1.0), &x.device());
+        network.forward(noise, &subnet, &mut Pass::train());
+    }
+    let before = running_statistics(&network);
+    assert_ne!(before, fresh, "train passes move the running statistics");
+
+    let epsilon = 8.0 / 255.0;
+    let by_hand = |(alpha, steps), mode| {
+        pgd_by_hand(&network, &subnet, &x, &labels, (epsilon, alpha, steps), mode).pop().unwrap()
+    };
+    let one_step = fgsm(&network, &subnet, x.clone(), labels.clone(), &FgsmConfig::default());
+    assert!(max_difference(&one_step, &by_hand((epsilon, 1), BnMode::Eval)) < 1e-6, "FGSM");
+    assert!(max_difference(&one_step, &by_hand((epsilon, 1), BnMode::Train)) > 1e-3);
+    let config = PgdConfig { epsilon, steps: 3, start: PgdStart::None, ..PgdConfig::default() };
+    let three_steps = pgd(&network, &subnet, x.clone(), labels.clone(), &config);
+    let alpha = config.step_size;
+    assert!(max_difference(&three_steps, &by_hand((alpha, 3), BnMode::Eval)) < 1e-6, "PGD");
+    assert!(max_difference(&three_steps, &by_hand((alpha, 3), BnMode::Train)) > 1e-3);
+
+    Device::flex().seed(43);
+    let restarted = PgdConfig { restarts: 2, iterate: PgdIterate::AnyFooling, ..config };
+    pgd(&network, &subnet, x.clone(), labels.clone(), &restarted);
+    for loss in [ApgdLoss::CrossEntropy, ApgdLoss::Dlr, ApgdLoss::TargetedDlr { target_classes: 2 }]
+    {
+        let config = ApgdConfig { iterations: 3, loss, ..ApgdConfig::default() };
+        apgd(&network, &subnet, x.clone(), labels.clone(), &config);
+    }
+    assert_eq!(running_statistics(&network), before, "an attack moved a running statistic");
 }

@@ -1,16 +1,21 @@
 //! Training objectives: each loss equals a hand computation on fixed logits (the reference is
-//! written out here in f64), one SGD step on a fixed batch and fixed adversarial examples
-//! lowers it, the inner maximisations stay in the ε-ball, and configs parse from TOML with the
-//! papers' defaults.
+//! written out here in f64), its gradient reaches exactly the logits the method does not detach,
+//! one SGD step on a fixed batch and fixed adversarial examples lowers it, the inner
+//! maximisations stay in the ε-ball and run BatchNorm in the mode each method declares, no
+//! gradient of a student's loss reaches a teacher, and configs parse from TOML with the papers'
+//! defaults.
 
 use std::sync::Mutex;
 
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
+use proard_core::attack::loss::cross_entropy_per_example;
+use proard_core::attack::{AscentConfig, ascend, dpgd, frozen};
 use proard_core::data::Split;
 use proard_core::data::loader::{Loader, LoaderConfig};
 use proard_core::data::synthetic::{self, SyntheticConfig};
-use proard_core::model::{BnMode, NetConfig, Supernet, View};
+use proard_core::model::{BnMode, NetConfig, Network, Supernet, View};
+use proard_core::objective::divergence::kl_logits;
 use proard_core::objective::*;
 use proard_shared::preset::preset;
 
@@ -115,14 +120,18 @@ fn ard_matches_a_hand_computation() {
 }
 
 /// (1/B)·Σ_i (1 − P_T(x'_i)[y_i]^0.1)·KL(S(x_i) ‖ S(x'_i)).
-fn introspection_reference() -> f64 {
+fn introspection(s_clean: &Rows, s_adv: &Rows, t_adv: &Rows) -> f64 {
     (0..2)
         .map(|i| {
-            let reliability = softmax(&T_ADV[i], 1.0)[LABELS[i]].powf(0.1);
-            (1.0 - reliability) * kl_t(&S_CLEAN[i], &S_ADV[i], 1.0)
+            let reliability = softmax(&t_adv[i], 1.0)[LABELS[i]].powf(0.1);
+            (1.0 - reliability) * kl_t(&s_clean[i], &s_adv[i], 1.0)
         })
         .sum::<f64>()
         / 2.0
+}
+
+fn introspection_reference() -> f64 {
+    introspection(&S_CLEAN, &S_ADV, &T_ADV)
 }
 
 #[test]
@@ -267,6 +276,137 @@ fn ciard_teacher_schedule_starts_after_its_epoch() {
     };
     assert!((config.teacher_learning_rate_at(51) - at(51.0)).abs() < 1e-15);
     assert!((config.teacher_learning_rate_at(200) - at(200.0)).abs() < 1e-15);
+}
+
+// ---- where gradients flow, on fixed logits ----
+
+const NO_GRADIENT: Rows = [[0.0; 3]; 2];
+
+/// The gradient of `loss` at the logits `at` with respect to each of them (zeros where none
+/// arrives: a detached input).
+fn gradients<const N: usize>(
+    at: [&Rows; N],
+    loss: impl FnOnce([Tensor<2>; N]) -> Tensor<1>,
+) -> [Rows; N] {
+    let leaves = at.map(|rows| tensor(rows).autodiff().require_grad());
+    let grads = loss(leaves.clone()).backward();
+    leaves.map(|leaf| match leaf.grad(&grads) {
+        None => NO_GRADIENT,
+        Some(gradient) => {
+            let values = gradient.try_into_vec_as::<f64>().unwrap();
+            [[values[0], values[1], values[2]], [values[3], values[4], values[5]]]
+        }
+    })
+}
+
+/// Central differences of a hand-computed loss with respect to the logits `at`.
+fn numeric_gradient(at: &Rows, loss: impl Fn(&Rows) -> f64) -> Rows {
+    let h = 1e-6;
+    let mut gradient = NO_GRADIENT;
+    for i in 0..2 {
+        for c in 0..3 {
+            let (mut up, mut down) = (*at, *at);
+            up[i][c] += h;
+            down[i][c] -= h;
+            gradient[i][c] = (loss(&up) - loss(&down)) / (2.0 * h);
+        }
+    }
+    gradient
+}
+
+fn largest_difference(a: &Rows, b: &Rows) -> f64 {
+    (0..2).flat_map(|i| (0..3).map(move |c| (a[i][c] - b[i][c]).abs())).fold(0.0, f64::max)
+}
+
+fn assert_gradient(got: &Rows, expected: &Rows, what: &str) {
+    let off = largest_difference(got, expected);
+    assert!(off <= 1e-4, "{what}: gradient {got:?}, expected {expected:?}");
+}
+
+/// Pins where TRADES, IAD-I, AdaAD and AdaIAD detach in their outer losses. Every student
+/// logit's gradient equals the derivative of the f64 reference with nothing held fixed — TRADES'
+/// clean branch gets the KL term's gradient, IAD's clean branch the introspection term's — and
+/// teacher logits (distillation targets, IAD's reliability) get none. Each pinned term is
+/// checked to change the gradient, so detaching it (or not) fails the test.
+#[test]
+fn outer_losses_send_gradient_to_exactly_the_undetached_logits() {
+    // TRADES: CE(S(x), y) + β·KL(S(x) ‖ S(x')), both branches live.
+    let trades = TradesConfig::default();
+    let reference = |s_clean: &Rows, s_adv: &Rows| {
+        mean_ce(s_clean)
+            + 6.0 * (0..2).map(|i| kl_t(&s_clean[i], &s_adv[i], 1.0)).sum::<f64>() / 2.0
+    };
+    let [clean, adversarial] =
+        gradients([&S_CLEAN, &S_ADV], |[s_clean, s_adv]| trades.loss(s_clean, s_adv, labels()));
+    let expected_clean = numeric_gradient(&S_CLEAN, |s| reference(s, &S_ADV));
+    assert_gradient(&clean, &expected_clean, "TRADES, S(x)");
+    assert_gradient(
+        &adversarial,
+        &numeric_gradient(&S_ADV, |s| reference(&S_CLEAN, s)),
+        "TRADES, S(x')",
+    );
+    let ce_only = numeric_gradient(&S_CLEAN, mean_ce);
+    assert!(largest_difference(&expected_clean, &ce_only) > 1e-2, "the KL term reaches S(x)");
+
+    // IAD-I after its begin epoch: the target T(x) and the reliability's T(x') are constants,
+    // S(x) gets CE's and the introspection term's gradient.
+    let config = IadConfig { alpha: 0.8, temperature: 2.0, ..IadConfig::default() };
+    let reference = |s_clean: &Rows, s_adv: &Rows, t_clean: &Rows, t_adv: &Rows| {
+        let kd = (0..2).map(|i| kl_t(&t_clean[i], &s_adv[i], 2.0)).sum::<f64>() / 2.0;
+        0.8 * 4.0 * kd + 0.2 * mean_ce(s_clean) + 0.8 * introspection(s_clean, s_adv, t_adv)
+    };
+    let [clean, adversarial, teacher_clean, teacher_adversarial] =
+        gradients([&S_CLEAN, &S_ADV, &T_CLEAN, &T_ADV], |[s_clean, s_adv, t_clean, t_adv]| {
+            config.loss(s_clean, s_adv, t_clean, t_adv, labels(), 61)
+        });
+    let expected_clean = numeric_gradient(&S_CLEAN, |s| reference(s, &S_ADV, &T_CLEAN, &T_ADV));
+    assert_gradient(&clean, &expected_clean, "IAD-I, S(x)");
+    let expected = numeric_gradient(&S_ADV, |s| reference(&S_CLEAN, s, &T_CLEAN, &T_ADV));
+    assert_gradient(&adversarial, &expected, "IAD-I, S(x')");
+    assert_gradient(&teacher_clean, &NO_GRADIENT, "IAD-I, T(x)");
+    assert_gradient(&teacher_adversarial, &NO_GRADIENT, "IAD-I, T(x')");
+    let ce_only = numeric_gradient(&S_CLEAN, |s| 0.2 * mean_ce(s));
+    assert!(largest_difference(&expected_clean, &ce_only) > 1e-2, "introspection reaches S(x)");
+    let through_reliability =
+        numeric_gradient(&T_ADV, |t| reference(&S_CLEAN, &S_ADV, &T_CLEAN, t));
+    assert!(largest_difference(&through_reliability, &NO_GRADIENT) > 1e-3, "a_i depends on T(x')");
+
+    // AdaAD: both targets constant.
+    let config = AdaAdConfig { alpha: 0.6, ..AdaAdConfig::default() };
+    let reference = |s_clean: &Rows, s_adv: &Rows| {
+        let term = |t: &Rows, s: &Rows| (0..2).map(|i| kl_t(&t[i], &s[i], 1.0)).sum::<f64>() / 6.0;
+        0.6 * term(&T_ADV, s_adv) + 0.4 * term(&T_CLEAN, s_clean)
+    };
+    let [clean, adversarial, teacher_clean, teacher_adversarial] =
+        gradients([&S_CLEAN, &S_ADV, &T_CLEAN, &T_ADV], |[s_clean, s_adv, t_clean, t_adv]| {
+            config.loss(s_clean, s_adv, t_clean, t_adv)
+        });
+    assert_gradient(&clean, &numeric_gradient(&S_CLEAN, |s| reference(s, &S_ADV)), "AdaAD, S(x)");
+    assert_gradient(
+        &adversarial,
+        &numeric_gradient(&S_ADV, |s| reference(&S_CLEAN, s)),
+        "AdaAD, S(x')",
+    );
+    assert_gradient(&teacher_clean, &NO_GRADIENT, "AdaAD, T(x)");
+    assert_gradient(&teacher_adversarial, &NO_GRADIENT, "AdaAD, T(x')");
+
+    // AdaIAD after its begin epoch: T(x') is target and reliability, constant in both.
+    let config = AdaIadConfig { alpha: 0.9, ..AdaIadConfig::default() };
+    let reference = |s_clean: &Rows, s_adv: &Rows| {
+        let kd = (0..2).map(|i| kl_t(&T_ADV[i], &s_adv[i], 30.0)).sum::<f64>() / 2.0;
+        0.9 * 900.0 * kd + 0.1 * mean_ce(s_clean) + 0.9 * introspection(s_clean, s_adv, &T_ADV)
+    };
+    let [clean, adversarial, teacher_adversarial] =
+        gradients([&S_CLEAN, &S_ADV, &T_ADV], |[s_clean, s_adv, t_adv]| {
+            config.loss(s_clean, s_adv, t_adv, labels(), 61)
+        });
+    assert_gradient(&clean, &numeric_gradient(&S_CLEAN, |s| reference(s, &S_ADV)), "AdaIAD, S(x)");
+    assert_gradient(
+        &adversarial,
+        &numeric_gradient(&S_ADV, |s| reference(&S_CLEAN, s)),
+        "AdaIAD, S(x')",
+    );
+    assert_gradient(&teacher_adversarial, &NO_GRADIENT, "AdaIAD, T(x')");
 }
 
 // ---- configs ----
@@ -481,4 +621,187 @@ fn a_missing_teacher_is_an_error_naming_the_method() {
     let error = objective.adversarial(&nets, &Batch::new(x, y)).unwrap_err();
     assert_eq!(error, ObjectiveError::MissingTeacher("rslad"));
     assert!(error.to_string().contains("proard train teacher"));
+}
+
+// ---- BatchNorm modes and gradients on a tiny network ----
+
+/// Every BatchNorm running mean and variance of `network`, in visiting order.
+fn running_statistics(network: &Network) -> Vec<Vec<f64>> {
+    let mut statistics = Vec::new();
+    network.visit_batch_norms(&mut |bn| {
+        for state in [&bn.running_mean, &bn.running_var] {
+            statistics.push(state.value_sync().try_into_vec_as::<f64>().unwrap());
+        }
+    });
+    statistics
+}
+
+/// A batch of `images` synthetic training images on `device`.
+fn small_batch(images: usize, device: &Device) -> Batch {
+    let set = std::sync::Arc::new(synthetic::generate(&SyntheticConfig {
+        seed: 5,
+        train: images,
+        test: 0,
+    }));
+    let batch = Loader::new(set, Split::Train, LoaderConfig::eval(images)).epoch(0).next().unwrap();
+    let (x, y) = batch.tensors(device);
+    Batch::new(x, y)
+}
+
+/// `config`'s inner maximisation written out from the public attack pieces: the student's
+/// BatchNorm in `bn`, the teacher's in eval mode, TRADES' target the student's eval-mode clean
+/// output, AdaAD's ascent through the teacher's output (or, with `detach_teacher`, through the
+/// student's alone), DARD's teacher attacked separately. Random starts draw from the device RNG.
+fn attack_by_hand(
+    config: &ObjectiveConfig,
+    nets: &Nets,
+    batch: &Batch,
+    bn: BnMode,
+    detach_teacher: bool,
+) -> Adversarial {
+    let student_network = frozen(nets.student.network);
+    let student = View::new(&student_network, nets.student.subnet);
+    let teacher_view = nets.teacher.expect("a teacher");
+    let teacher_network = frozen(teacher_view.network);
+    let teacher = View::new(&teacher_network, teacher_view.subnet);
+    let (x, labels) = (batch.x.clone().inner(), batch.labels.clone().inner());
+    let on_student = |student: Tensor<4>| Adversarial { student, teacher: None };
+    let attack: &AscentConfig = match config {
+        ObjectiveConfig::Dard(c) => {
+            return Adversarial {
+                student: dpgd(student, &x, &labels, &c.attack, bn),
+                teacher: Some(dpgd(teacher, &x, &labels, &c.attack, BnMode::Eval)),
+            };
+        }
+        other => other.ascent().unwrap(),
+    };
+    let towards = |target: Tensor<2>| {
+        ascend(&x, attack, |_, input| {
+            kl_logits(target.clone(), student.forward(input, bn), 1.0).sum()
+        })
+    };
+    on_student(match config {
+        ObjectiveConfig::Trades(_) => towards(student.forward(x.clone(), BnMode::Eval)),
+        ObjectiveConfig::Rslad(_) => towards(teacher.forward(x.clone(), BnMode::Eval)),
+        ObjectiveConfig::AdaAd(_) | ObjectiveConfig::AdaIad(_) => ascend(&x, attack, |_, input| {
+            let target = teacher.forward(input.clone(), BnMode::Eval);
+            let target = if detach_teacher { target.detach() } else { target };
+            kl_logits(target, student.forward(input, bn), 1.0).sum()
+        }),
+        _ => ascend(&x, attack, |_, input| {
+            cross_entropy_per_example(student.forward(input, bn), labels.clone()).sum()
+        }),
+    })
+}
+
+fn distance(a: &Tensor<4>, b: &Tensor<4>) -> f64 {
+    (a.clone() - b.clone()).abs().max().into_scalar::<f64>()
+}
+
+/// Pins the BatchNorm mode of every training attack: `Needs::attack_bn` is train for ARD, IAD-I
+/// and DARD and eval for the others by default, follows a config's `bn`, and x′ equals the inner
+/// maximisation written out with the student in that mode — not in the other one. The teacher
+/// runs in eval mode, AdaAD's and AdaIAD's ascents go through the teacher's output too (a
+/// detached teacher gives another x′), and no attack moves the student's running statistics.
+#[test]
+fn training_attacks_run_batchnorm_in_the_mode_each_objective_declares() {
+    let _guard = lock();
+    for config in ObjectiveConfig::all_defaults() {
+        let train = matches!(config.name(), "ard" | "iad-i" | "dard");
+        let expected = if train { BnMode::Train } else { BnMode::Eval };
+        assert_eq!(config.needs().attack_bn, expected, "{}", config.name());
+    }
+    let device = Device::flex().autodiff();
+    let space = preset("resnet-mini").unwrap();
+    device.seed(51);
+    let student = Supernet::new(space.clone(), NetConfig::new(), &device);
+    let teacher = Supernet::new(space.clone(), NetConfig::new(), &device).network.valid();
+    let subnet = student.subnet(&space.smallest_arch()).unwrap();
+    let nets = Nets {
+        student: View::new(&student.network, &subnet),
+        teacher: Some(View::new(&teacher, &subnet)),
+        clean_teacher: Some(View::new(&teacher, &subnet)),
+    };
+    let batch = small_batch(8, &device);
+    let sat_in_train_mode = AscentConfig { steps: 3, bn: BnMode::Train, ..Default::default() };
+    let mut configs: Vec<ObjectiveConfig> = all_methods().into_iter().map(|(c, _)| c).collect();
+    configs.push(ObjectiveConfig::Sat(SatConfig { attack: sat_in_train_mode }));
+
+    for config in configs {
+        let name = config.name();
+        let bn = config.needs().attack_bn;
+        if let Some(ascent) = config.ascent() {
+            assert_eq!(bn, ascent.bn, "{name}: the declared mode is the config's");
+        }
+        let before = running_statistics(&student.network);
+        device.seed(52);
+        let got = Objective::new(config.clone()).adversarial(&nets, &batch).unwrap();
+        assert_eq!(running_statistics(&student.network), before, "{name}: statistics moved");
+        let by_hand = |bn, detach_teacher| {
+            device.seed(52);
+            attack_by_hand(&config, &nets, &batch, bn, detach_teacher)
+        };
+        let expected = by_hand(bn, false);
+        let off = distance(&got.student, &expected.student);
+        assert!(off < 1e-6, "{name}: x' is {off} away from the {bn:?}-mode ascent");
+        if let (Some(got), Some(expected)) = (&got.teacher, &expected.teacher) {
+            assert!(distance(got, expected) < 1e-6, "{name}: the teacher's x' (eval mode)");
+        }
+        let other = if bn == BnMode::Train { BnMode::Eval } else { BnMode::Train };
+        let apart = distance(&got.student, &by_hand(other, false).student);
+        assert!(apart > 1e-3, "{name}: the {other:?}-mode ascent gives the same x' ({apart})");
+        if matches!(config, ObjectiveConfig::AdaAd(_) | ObjectiveConfig::AdaIad(_)) {
+            let apart = distance(&got.student, &by_hand(bn, true).student);
+            assert!(apart > 1e-3, "{name}: the ascent ignores the teacher's gradient ({apart})");
+        }
+    }
+}
+
+/// Pins that no student loss sends gradient into a teacher, even one that could take it (here
+/// every teacher is a trainable network, not a `valid()` copy), while the student gets some;
+/// and that CIARD's teacher loss trains the robust teacher alone.
+#[test]
+fn student_losses_send_no_gradient_into_a_teacher() {
+    let _guard = lock();
+    let device = Device::flex().autodiff();
+    let space = preset("resnet-mini").unwrap();
+    device.seed(61);
+    let networks: Vec<Network> =
+        (0..3).map(|_| Supernet::new(space.clone(), NetConfig::new(), &device).network).collect();
+    let subnet = Supernet::new(space.clone(), NetConfig::new(), &device)
+        .subnet(&space.smallest_arch())
+        .unwrap();
+    let [student, teacher, clean_teacher] = [0, 1, 2].map(|i| View::new(&networks[i], &subnet));
+    let nets = Nets { student, teacher: Some(teacher), clean_teacher: Some(clean_teacher) };
+    let batch = small_batch(8, &device);
+    // Fixed x' (no attack): the gradients here come from the outer losses alone.
+    let plain = batch.x.clone().inner();
+    let noise =
+        Tensor::<4>::random(plain.dims(), burn::tensor::Distribution::Default, &plain.device());
+    let shifted = (plain + (noise - 0.5).sign() * (4.0 / 255.0)).clamp(0.0, 1.0);
+    let adversarial = Adversarial { student: shifted.clone(), teacher: Some(shifted) };
+    let progress = Progress { epoch: 61, epochs: 100 };
+    let parameters_reached = |grads: &mut burn::tensor::Gradients, network: &Network| {
+        GradientsParams::from_module(grads, network).len()
+    };
+
+    let mut teacher_trained = false;
+    for (config, _) in all_methods() {
+        let name = config.name();
+        let mut objective = Objective::new(config);
+        let losses = objective.losses(&nets, &batch, &adversarial, progress).unwrap();
+        let mut grads = losses.student.backward();
+        assert!(parameters_reached(&mut grads, &networks[0]) > 0, "{name}: the student learns");
+        for (which, network) in [("teacher", &networks[1]), ("clean teacher", &networks[2])] {
+            let reached = parameters_reached(&mut grads, network);
+            assert_eq!(reached, 0, "{name}: the student's loss reaches the {which}");
+        }
+        if let Some(teacher_loss) = losses.teacher {
+            let mut grads = teacher_loss.backward();
+            assert!(parameters_reached(&mut grads, &networks[1]) > 0, "{name}: ITT trains T_r");
+            assert_eq!(parameters_reached(&mut grads, &networks[0]), 0, "{name}: ITT, student");
+            teacher_trained = true;
+        }
+    }
+    assert!(teacher_trained, "CIARD's teacher loss is checked");
 }

@@ -20,7 +20,8 @@ pub struct ExportArgs {
     /// A run directory (`--out` of `proard run`).
     #[arg(long)]
     pub run: PathBuf,
-    /// A student record's `index` (as in students.jsonl) or an arch as JSON.
+    /// A student record's `index` (as in students.jsonl), `largest`, `smallest`, or an arch as
+    /// JSON.
     #[arg(long)]
     pub arch: ArchChoice,
     /// Which supernet to cut it from: proard, baseline or teacher.

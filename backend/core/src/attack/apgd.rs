@@ -84,8 +84,8 @@ pub fn checkpoints(iterations: usize) -> Vec<(usize, usize)> {
 }
 
 /// APGD adversarial examples for `x` [N, C, H, W] (plain, in [0, 1]) against `subnet`: the
-/// fooling point found for each fooled example, the highest-loss point for the others. Random
-/// starts draw from the device RNG.
+/// latest fooling point found for each fooled example, for the others the last run's
+/// highest-loss point. Random starts draw from the device RNG.
 pub fn apgd(
     network: &Network,
     subnet: &Subnet,
@@ -145,7 +145,9 @@ struct Run {
 }
 
 impl Run {
-    /// Examples fooled here keep their fooling point; the others take the later run's.
+    /// Examples fooled here keep their fooling point; the others take the later run's (its
+    /// highest-loss point: APGD-T's runs ascend different targets, whose losses do not compare;
+    /// an example no run fooled counts as robust whatever point it keeps).
     fn merge(self, later: Run) -> Run {
         let keep = self.fooled.clone().equal_elem(1.0);
         Run {

@@ -23,10 +23,13 @@ use crate::model::weights::{self, WeightsError};
 use crate::model::{Student, Supernet};
 use crate::verify::{Batch, VerifyConfig};
 
-/// Which arch to export: a student record's `index` in the cloud, or an arch as JSON.
+/// Which arch to export: a student record's `index` in the cloud, the space's largest or
+/// smallest arch, or an arch as JSON.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ArchChoice {
     Record(usize),
+    Largest,
+    Smallest,
     Arch(Arch),
 }
 
@@ -34,12 +37,20 @@ impl FromStr for ArchChoice {
     type Err = String;
 
     fn from_str(text: &str) -> Result<ArchChoice, String> {
+        match text.trim() {
+            "largest" => return Ok(ArchChoice::Largest),
+            "smallest" => return Ok(ArchChoice::Smallest),
+            _ => {}
+        }
         if let Ok(index) = text.trim().parse() {
             return Ok(ArchChoice::Record(index));
         }
-        serde_json::from_str(text)
-            .map(ArchChoice::Arch)
-            .map_err(|e| format!("`{text}` is neither a record index nor an arch as JSON ({e})"))
+        serde_json::from_str(text).map(ArchChoice::Arch).map_err(|e| {
+            format!(
+                "`{text}` is neither a record index, `largest`, `smallest` nor an arch as \
+                     JSON ({e})"
+            )
+        })
     }
 }
 
@@ -94,6 +105,8 @@ pub fn export_student(
     let evaluation = &config.evaluation;
     let (arch, record) = match choice {
         ArchChoice::Arch(arch) => (arch.clone(), None),
+        ArchChoice::Largest => (supernet.space.largest_arch(), None),
+        ArchChoice::Smallest => (supernet.space.smallest_arch(), None),
         ArchChoice::Record(index) => {
             let record = find_record(&layout, cloud, *index)?;
             (record.arch.clone(), Some(record))

@@ -69,7 +69,18 @@ pub struct StudentSettings {
     pub test_images: usize,
     pub seed: u64,
     pub fgsm: FgsmConfig,
+    /// Records written before PGD had an `iterate` setting kept the first fooling iterate, and
+    /// read back saying so.
+    #[serde(deserialize_with = "recorded_pgd")]
     pub pgd20: PgdConfig,
+}
+
+fn recorded_pgd<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PgdConfig, D::Error> {
+    let mut value = serde_json::Value::deserialize(d)?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.entry("iterate").or_insert_with(|| "any-fooling".into());
+    }
+    serde_json::from_value(value).map_err(serde::de::Error::custom)
 }
 
 /// One evaluated student.
@@ -270,4 +281,31 @@ fn evaluate_into(
     }
     events.stage_finished(stage);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::PgdIterate;
+
+    #[test]
+    fn records_from_before_the_iterate_setting_say_how_they_were_computed() {
+        let settings = |pgd20: &str| -> StudentSettings {
+            serde_json::from_str(&format!(
+                r#"{{"calibration_images": 64, "test_images": 48, "seed": 1, "fgsm": {{}}, "pgd20": {pgd20}}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(settings(r#"{"steps": 20}"#).pgd20.iterate, PgdIterate::AnyFooling);
+        assert_eq!(settings(r#"{"iterate": "final"}"#).pgd20.iterate, PgdIterate::Final);
+        let now = StudentSettings {
+            calibration_images: 1,
+            test_images: 1,
+            seed: 0,
+            fgsm: FgsmConfig::default(),
+            pgd20: PgdConfig::default(),
+        };
+        let json = serde_json::to_string(&now).unwrap();
+        assert_eq!(serde_json::from_str::<StudentSettings>(&json).unwrap(), now);
+    }
 }
