@@ -854,3 +854,40 @@ fn verifications_are_checked_queued_and_listed_apart_from_the_pipeline() {
     let after = server.owner("GET", &format!("/api/experiments/{id}"), None).json();
     assert_eq!((&after["progress"], &after["status"]), (&before["progress"], &before["status"]));
 }
+
+#[test]
+fn predictor_fits_are_checked_and_queued_as_side_jobs() {
+    let server = studio();
+    let id = create(&server, "predict");
+    let path = format!("/api/experiments/{id}/predictors");
+    let refused = |body: serde_json::Value, says: &str| {
+        let answer = server.owner("POST", &path, Some(&body.to_string()));
+        assert_eq!(answer.status, 422, "{body}: {}", answer.body);
+        assert!(error_of(&answer).contains(says), "{body}: {}", answer.body);
+    };
+    refused(json!({"cloud": "proard"}), "has 0 evaluated proard student(s)");
+    for i in 0..3 {
+        student(&server, id, Cloud::Proard, i, 9, 0.3);
+    }
+    refused(json!({"cloud": "teacher"}), "fit on proard or baseline");
+    refused(json!({"cloud": "proard", "epochs": 0}), "at least 1");
+    let answer = server.owner("POST", &path, Some(r#"{"cloud": "proard", "layers": 2}"#));
+    assert!(error_of(&answer).contains("layers"), "{}", answer.body);
+
+    let before = server.owner("GET", &format!("/api/experiments/{id}"), None).json();
+    let answer =
+        server.owner("POST", &path, Some(&json!({"cloud": "proard", "epochs": 3}).to_string()));
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let job = answer.json()["job"].as_i64().unwrap();
+    let detail = server.owner("GET", &format!("/api/experiments/{id}"), None).json();
+    let queued =
+        detail["jobs"].as_array().unwrap().iter().find(|j| j["id"] == job).unwrap().clone();
+    assert_eq!(queued["label"], "fit predictor (proard)");
+    assert_eq!(
+        queued["kind"],
+        json!({"kind": "fit-predictor", "cloud": "proard", "epochs": 3, "seed": 0})
+    );
+    assert_eq!((&detail["progress"], &detail["status"]), (&before["progress"], &before["status"]));
+    // Nothing fitted yet: the list is empty until the job ends.
+    assert_eq!(server.owner("GET", &path, None).json(), json!([]));
+}

@@ -263,7 +263,8 @@ fn studio_in_the_browser() {
 }
 
 /// A student of a real run taken home from the browser: verified under FGSM and PGD-20 by a job
-/// on a worker, its measured numbers are its record's; exported, its weights download.
+/// on a worker, its measured numbers are its record's; exported, its weights download. Then the
+/// predictor fitted on the run's students, its held-out students plotted measured × predicted.
 #[test]
 #[ignore = "needs the built frontend, Chromium and npm packages: run scripts/test"]
 fn a_student_verified_from_the_browser() {
@@ -301,6 +302,17 @@ fn a_student_verified_from_the_browser() {
         let text = format!("{label} {value:.3} ({value:.3})");
         assert_eq!(measures[name], text.as_str(), "{seen}");
     }
+    // The predictor's held-out students, measured against predicted, as the API lists them.
+    let fitted = server.owner("GET", &format!("/api/experiments/{id}/predictors"), None).json();
+    let fitted = &fitted[0];
+    let predictor = &seen["predictor"];
+    assert_eq!(predictor["clean_points"], fitted["n_test"], "{seen}");
+    assert_eq!(predictor["robust_points"], fitted["n_test"], "{seen}");
+    assert_eq!(predictor["rows"], 1);
+    assert_eq!(predictor["query"]["tab"], "predictor");
+    let head = predictor["head"].as_str().unwrap();
+    let rmse = format!("held-out RMSE clean {:.4}", fitted["rmse_acc"].as_f64().unwrap());
+    assert!(head.contains(&rmse), "{head}");
     worker.abort();
 }
 

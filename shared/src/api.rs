@@ -295,6 +295,41 @@ pub struct VerifiedAttack {
     pub seconds: f64,
 }
 
+/// A request to fit the accuracy–robustness predictor (`POST /api/experiments/{id}/predictors`)
+/// on a cloud's evaluated students.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPredictor {
+    /// proard | baseline
+    pub cloud: String,
+    /// Training epochs (the predictor's default when absent).
+    #[serde(default)]
+    pub epochs: Option<usize>,
+    /// Seeds the held-out split, the batch order and the initial weights.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// A fitted predictor (`GET /api/experiments/{id}/predictors`): its held-out RMSEs and every
+/// held-out student measured and predicted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FittedPredictor {
+    pub id: i64,
+    pub experiment_id: i64,
+    pub cloud: String,
+    /// Every setting of the predictor and its training.
+    pub settings: serde_json::Value,
+    pub rmse_acc: f64,
+    pub rmse_rob: f64,
+    pub n_train: usize,
+    pub n_test: usize,
+    /// (measured clean, measured PGD-20, predicted clean, predicted PGD-20) per held-out student.
+    pub held_out: Vec<[f64; 4]>,
+    /// The weights file's download URL.
+    pub download: Option<String>,
+    pub created_at: i64,
+}
+
 /// Who the caller is (`GET /api/access`): the owner (studio token) or a share link's holder,
 /// who may read one experiment and opens the view saved with the link.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

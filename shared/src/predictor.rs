@@ -64,6 +64,17 @@ pub struct FitReport {
     pub train_rmse_rob: f64,
     pub n_train: usize,
     pub n_test: usize,
+    /// Every held-out record, measured and predicted (the ProARD paper's Fig. 9).
+    pub held_out: Vec<HeldOut>,
+}
+
+/// One held-out record: its measured accuracies and the predicted ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldOut {
+    pub clean: f64,
+    pub pgd20: f64,
+    pub predicted_clean: f64,
+    pub predicted_pgd20: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +215,18 @@ impl Predictor {
         };
         let (train_rmse_acc, train_rmse_rob) = measure(train)?;
         let (rmse_acc, rmse_rob) = measure(test)?;
+        let predicted =
+            predictor.predict(&test.iter().map(|r| r.arch.clone()).collect::<Vec<_>>())?;
+        let held_out = test
+            .iter()
+            .zip(predicted)
+            .map(|(r, [clean, pgd20])| HeldOut {
+                clean: r.clean,
+                pgd20: r.pgd20,
+                predicted_clean: clean,
+                predicted_pgd20: pgd20,
+            })
+            .collect();
         let report = FitReport {
             rmse_acc,
             rmse_rob,
@@ -211,6 +234,7 @@ impl Predictor {
             train_rmse_rob,
             n_train: train.len(),
             n_test: test.len(),
+            held_out,
         };
         Ok((predictor, report))
     }
@@ -318,6 +342,14 @@ mod tests {
         assert_eq!((report.n_train, report.n_test), (800, 200));
         // Targets span about 0.25–0.75 (std ≈ 0.08): held-out RMSE must be far below that.
         assert!(report.rmse_acc < 0.03 && report.rmse_rob < 0.03, "{report:?}");
+        // The held-out points are the ones the RMSEs were measured on.
+        assert_eq!(report.held_out.len(), report.n_test);
+        let rmse = |f: fn(&HeldOut) -> f64| {
+            let n = report.held_out.len() as f64;
+            (report.held_out.iter().map(|h| f(h).powi(2)).sum::<f64>() / n).sqrt()
+        };
+        assert!((rmse(|h| h.predicted_clean - h.clean) - report.rmse_acc).abs() < 1e-5);
+        assert!((rmse(|h| h.predicted_pgd20 - h.pgd20) - report.rmse_rob).abs() < 1e-5);
 
         // Fresh archs, never seen, predicted as well.
         let fresh = records(&space, 50, 99);

@@ -1,5 +1,5 @@
 // Takes a student home from the browser: selects it from the URL, exports its weights, verifies
-// it under FGSM and PGD-20, and prints what the page showed. Usage:
+// it under FGSM and PGD-20, then fits the predictor, and prints what the page showed. Usage:
 //   node verify.mjs LOGIN_URL SHOTS_DIR EXPERIMENT_ID STUDENT_INDEX
 import { withPage } from "./chromium.mjs";
 
@@ -32,6 +32,20 @@ const result = await withPage(async (page) => {
   // The download link serves the weights file.
   const bytes = await page.evaluate(async (href) => (await (await fetch(href)).arrayBuffer()).byteLength, rows[0].download);
   await page.screenshot({ path: `${shots}/experiment-verified.png`, fullPage: true });
-  return { rows, bytes };
+
+  // The predictor fitted by a job: measured against predicted for every held-out student.
+  await page.click('button[data-tab="predictor"]');
+  await page.locator("#no-predictor").waitFor({ timeout: 30_000 });
+  await page.click("button.fit-proard");
+  await page.waitForFunction(() => Number(document.querySelector("#predicted-clean canvas.cloud-base")?.dataset.points) > 0, null, { timeout: 240_000 });
+  const predictor = {
+    head: await page.locator("#predictor-head").textContent(),
+    clean_points: Number(await page.locator("#predicted-clean canvas.cloud-base").getAttribute("data-points")),
+    robust_points: Number(await page.locator("#predicted-robust canvas.cloud-base").getAttribute("data-points")),
+    rows: await page.locator("#predictors tbody tr").count(),
+    query: Object.fromEntries(new URL(page.url()).searchParams),
+  };
+  await page.screenshot({ path: `${shots}/experiment-predictor.png`, fullPage: true });
+  return { rows, bytes, predictor };
 });
 console.log(JSON.stringify(result));

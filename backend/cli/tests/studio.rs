@@ -20,7 +20,7 @@ use proard_server::store::experiments::{Experiment, NewExperiment, Status};
 use proard_server::store::metrics::StepRow;
 use proard_server::store::students::StudentQuery;
 use proard_server::store::{Store, sqlite_url};
-use proard_shared::api::NewVerification;
+use proard_shared::api::{NewPredictor, NewVerification};
 use support::{failure, proard, stdout};
 
 const CONFIG: &str = include_str!("support/tiny.toml");
@@ -154,6 +154,11 @@ fn step_lines(path: &Path) -> Vec<(usize, f64, f64)> {
 
 /// Every stage's steps in the store are its log's steps, each once, with the reference run's
 /// values; every cloud's students are the reference run's records.
+/// ProARD students the store holds for experiment `id`.
+fn record_count(studio: &Studio, id: i64) -> usize {
+    studio.students(id, Cloud::Proard).len()
+}
+
 fn check_against(studio: &Studio, id: i64, reference: &Path) {
     let config = ExperimentConfig::from_toml(CONFIG, "tiny").unwrap();
     let run = studio.layout(id);
@@ -246,6 +251,21 @@ fn experiments_through_the_queue_equal_proard_run_through_kills_and_shared_shard
     assert!(file.exists(), "{}", file.display());
     let artifacts = studio.runtime.block_on(studio.store.artifacts(id)).unwrap();
     assert!(artifacts.iter().any(|a| a.kind == "student-proard-0"), "{artifacts:?}");
+    // The predictor fitted by a job on the ProARD students: RMSEs and the held-out points.
+    let request = NewPredictor { cloud: "proard".into(), epochs: Some(5), seed: Some(1) };
+    let job = studio.runtime.block_on(studio.store.queue_predictor(id, &request, (5, 1))).unwrap();
+    studio.wait("the predictor", || {
+        let job = studio.runtime.block_on(studio.store.job(job)).unwrap();
+        assert_ne!(job.status, Status::Failed, "{job:?}");
+        job.status == Status::Done
+    });
+    let fitted = studio.runtime.block_on(studio.store.predictors(id)).unwrap();
+    assert_eq!(fitted.len(), 1);
+    let report = &fitted[0].report;
+    assert_eq!(report.n_train + report.n_test, record_count(&studio, id));
+    assert_eq!(report.held_out.len(), report.n_test);
+    assert!(report.rmse_acc.is_finite() && report.rmse_rob.is_finite(), "{report:?}");
+    assert!(studio.data().join(&fitted[0].path).is_file());
     assert_eq!(studio.experiment(id).status, Status::Done);
     kill(a);
     kill(b);

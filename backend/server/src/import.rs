@@ -94,7 +94,7 @@ async fn mark_finished(
             }
             JobKind::TrainBaseline => finished("baseline")?,
             JobKind::Evaluate { .. } => evaluated,
-            JobKind::Verify { .. } => false,
+            JobKind::Verify { .. } | JobKind::FitPredictor { .. } => false,
         };
         if done {
             store.mark_job_done(job.id).await?;

@@ -25,6 +25,14 @@ pub enum JobKind {
         shard: usize,
         shards: usize,
     },
+    /// Fit the accuracy–robustness predictor on a cloud's evaluated students (a side job, like
+    /// `Verify`).
+    FitPredictor {
+        /// proard | baseline
+        cloud: String,
+        epochs: usize,
+        seed: u64,
+    },
     /// Export one student and attack it (a row of `verifications`); not part of the pipeline,
     /// so it does not count towards the experiment's status.
     Verify {
@@ -47,7 +55,7 @@ impl JobKind {
             JobKind::Evaluate { shard, shards } => {
                 Goal::Evaluate(Shard { index: *shard, count: *shards })
             }
-            JobKind::Verify { .. } => return None,
+            JobKind::Verify { .. } | JobKind::FitPredictor { .. } => return None,
         })
     }
 
@@ -60,6 +68,7 @@ impl JobKind {
             JobKind::TrainPhase { index, name } => format!("train phase {} ({name})", index + 1),
             JobKind::TrainBaseline => "train baseline".into(),
             JobKind::Evaluate { shard, shards } => format!("evaluate {}/{shards}", shard + 1),
+            JobKind::FitPredictor { cloud, .. } => format!("fit predictor ({cloud})"),
             JobKind::Verify { student, export_only: true, .. } => format!("export {student}"),
             JobKind::Verify { student, .. } => format!("verify {student}"),
         }

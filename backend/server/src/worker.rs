@@ -17,7 +17,9 @@ use crate::recorder::Recorder;
 use crate::store::Store;
 use crate::store::experiments::parsed_config;
 use crate::store::queue::{Job, JobOutcome};
+use crate::store::students::StudentQuery;
 use crate::sync::{sync_stage, sync_students};
+use proard_shared::predictor::{FitReport, Labelled, Predictor, PredictorConfig};
 
 /// How a worker runs.
 #[derive(Clone, Debug)]
@@ -142,6 +144,21 @@ async fn run_job(
                 Err(error) => Ok(Err(RunError::Missing(format!("{error:#}")))),
             }
         }
+        (None, JobKind::FitPredictor { cloud, epochs, seed }) => {
+            let fitted = fit_predictor_job(
+                store,
+                &config.data_dir,
+                &experiment,
+                &run_config,
+                (cloud, *epochs, *seed),
+                job.id,
+            )
+            .await;
+            match fitted {
+                Ok(computed) => computed,
+                Err(error) => Ok(Err(RunError::Missing(format!("{error:#}")))),
+            }
+        }
         (None, kind) => unreachable!("every pipeline job has a goal: {kind:?}"),
     };
     heartbeat.abort();
@@ -197,6 +214,58 @@ async fn verify_job(
     Ok(Ok(Ok(())))
 }
 
+/// Fits the predictor on a cloud's evaluated students on a blocking thread, then stores its
+/// weights (`<run>/predictors/predictor-<job>.safetensors`), RMSEs and held-out points.
+async fn fit_predictor_job(
+    store: &Store,
+    data_dir: &Path,
+    experiment: &proard_shared::api::Experiment,
+    run_config: &proard_core::experiment::ExperimentConfig,
+    (cloud, epochs, seed): (&str, usize, u64),
+    job: i64,
+) -> anyhow::Result<Result<Result<(), RunError>, tokio::task::JoinError>> {
+    let query = StudentQuery {
+        experiment: Some(experiment.id),
+        cloud: Some(cloud.parse().map_err(anyhow::Error::msg)?),
+        ..StudentQuery::default()
+    };
+    let records: Vec<Labelled> = store
+        .students(&query)
+        .await?
+        .into_iter()
+        .map(|s| Labelled { arch: s.record.arch, clean: s.record.clean, pgd20: s.record.pgd20 })
+        .collect();
+    let space = run_config.resolve_space()?;
+    let device = run_config.device.device()?;
+    let config = PredictorConfig::new().with_epochs(epochs).with_seed(seed);
+    let relative = format!("{}/predictors/predictor-{job}.safetensors", experiment.dir);
+    let path = data_dir.join(&relative);
+    let fitted = {
+        let (config, path) = (config.clone(), path.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<FitReport> {
+            let (predictor, report) = Predictor::fit(&space, &records, &config, &device)?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::write(&path, predictor.to_bytes()?)
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(report)
+        })
+        .await
+    };
+    let report = match fitted {
+        Ok(Ok(report)) => report,
+        Ok(Err(error)) => return Ok(Ok(Err(RunError::Missing(format!("{error:#}"))))),
+        Err(panic) => return Ok(Err(panic)),
+    };
+    let settings = serde_json::to_value(&config).context("serialising the settings")?;
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    store.put_artifact(experiment.id, &format!("predictor-{cloud}"), &relative, bytes).await?;
+    store.put_predictor(experiment.id, (cloud, &relative), &settings, &report).await?;
+    Ok(Ok(Ok(())))
+}
+
 fn failed(kind: &str, error: &dyn std::fmt::Display) -> JobOutcome {
     JobOutcome::Failed { kind: kind.into(), error: error.to_string() }
 }
@@ -223,7 +292,7 @@ async fn sync(
         JobKind::Evaluate { .. } => {
             return sync_students(store, experiment, data_dir, &layout).await;
         }
-        JobKind::Verify { .. } => return Ok(()),
+        JobKind::Verify { .. } | JobKind::FitPredictor { .. } => return Ok(()),
     };
     let stage = stage.with_context(|| format!("the config has no stage for `{}`", kind.label()))?;
     sync_stage(store, experiment, data_dir, stage).await

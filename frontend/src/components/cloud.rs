@@ -188,6 +188,25 @@ fn draw_axes(ctx: &CanvasRenderingContext2d, frame: &Frame, x_label: &str, y_lab
     ctx.restore();
 }
 
+/// The line y = x across the visible domain, dashed.
+fn draw_diagonal(ctx: &CanvasRenderingContext2d, frame: &Frame) {
+    let (x0, x1, y0, y1) = frame.domain;
+    let (from, to) = (x0.max(y0), x1.min(y1));
+    if from >= to {
+        return;
+    }
+    ctx.save();
+    ctx.begin_path();
+    ctx.set_stroke_style_str("#888");
+    ctx.set_line_width(1.0);
+    let dash = js_sys::Array::of2(&4.0.into(), &4.0.into());
+    let _ = ctx.set_line_dash(&dash);
+    ctx.move_to(frame.sx(from), frame.sy(from));
+    ctx.line_to(frame.sx(to), frame.sy(to));
+    ctx.stroke();
+    ctx.restore();
+}
+
 fn draw_points(
     ctx: &CanvasRenderingContext2d,
     frame: &Frame,
@@ -274,6 +293,9 @@ pub fn Cloud(
     on_select: Callback<String>,
     /// The chart's DOM id; its canvas carries the drawn domain for tests and scripts.
     id: &'static str,
+    /// Draw y = x: where a prediction plotted against its measurement would lie if exact.
+    #[prop(optional)]
+    diagonal: bool,
 ) -> impl IntoView {
     let base = NodeRef::<Canvas>::new();
     let overlay = NodeRef::<Canvas>::new();
@@ -281,7 +303,17 @@ pub fn Cloud(
     let hover = RwSignal::new(None::<(usize, usize)>);
     let width = RwSignal::new(720.0);
     let drag = StoredValue::new(None::<(f64, f64, Domain, bool)>);
-    let domain = Memo::new(move |_| zoom.get().unwrap_or_else(|| series.with(|s| fit(s))));
+    let domain = Memo::new(move |_| {
+        zoom.get().unwrap_or_else(|| {
+            let (x0, x1, y0, y1) = series.with(|s| fit(s));
+            // Measured against predicted: one scale on both axes, so that y = x is the diagonal.
+            if diagonal {
+                (x0.min(y0), x1.max(y1), x0.min(y0), x1.max(y1))
+            } else {
+                (x0, x1, y0, y1)
+            }
+        })
+    });
     let tones = Memo::new(move |_| {
         series.with(|all| {
             padded_extent(all.iter().flat_map(|s| s.points.iter().filter_map(|p| p.tone)), 0.0)
@@ -302,6 +334,9 @@ pub fn Cloud(
         let frame = frame();
         let Some(ctx) = context(&canvas, frame.width) else { return };
         draw_axes(&ctx, &frame, x_label, &y_label);
+        if diagonal {
+            draw_diagonal(&ctx, &frame);
+        }
         series.with(|s| draw_points(&ctx, &frame, s, tones.get().unwrap_or((0.0, 1.0))));
     });
     Effect::new(move |_| {

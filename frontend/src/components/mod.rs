@@ -2,6 +2,7 @@
 //!
 //! * [`cloud`] — the interactive scatter of students (canvas: 10 000 points pan, zoom, hover);
 //! * [`line_chart`] — curves over steps or epochs (SVG, one path per series);
+//! * [`predictor`] — fit the predictor, measured against predicted on held-out students;
 //! * [`ticks`] — axis ticks at round numbers;
 //! * [`stages`] — an experiment's stages on a time line with progress and ETA;
 //! * [`status`] — the status badge;
@@ -9,6 +10,7 @@
 
 pub mod cloud;
 pub mod line_chart;
+pub mod predictor;
 pub mod stages;
 pub mod status;
 pub mod ticks;

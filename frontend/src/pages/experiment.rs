@@ -13,6 +13,7 @@ use crate::api;
 use crate::clouds::{self, BASELINE, PROARD, TEACHER};
 use crate::components::cloud::Cloud;
 use crate::components::line_chart::{Line, LineChart};
+use crate::components::predictor::PredictorTab;
 use crate::components::stages::StageTimeline;
 use crate::components::status::StatusBadge;
 use crate::components::verifications::{Verifications, VerifyControls};
@@ -58,6 +59,7 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
     let (step_changed, set_step_changed) = signal(0u64);
     let (student_changed, set_student_changed) = signal(0u64);
     let (verification_changed, set_verification_changed) = signal(0u64);
+    let (predictor_changed, set_predictor_changed) = signal(0u64);
     live::follow(
         api::events_url(&format!("/api/experiments/{id}/events")),
         1000,
@@ -68,6 +70,7 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
             ("epoch", set_step_changed),
             ("student", set_student_changed),
             ("verification", set_verification_changed),
+            ("predictor", set_predictor_changed),
         ],
     );
     let detail = LocalResource::new(move || {
@@ -123,9 +126,11 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
                 {tab_button("students", "Students")}
                 {tab_button("training", "Training")}
                 {tab_button("table", "Table")}
+                {tab_button("predictor", "Predictor")}
             </nav>
             {move || match tab.get().as_str() {
                 "training" => view! { <Training metrics=metrics /> }.into_any(),
+                "predictor" => view! { <PredictorTab id=id read_only=read_only changed=predictor_changed robust=robust.get() /> }.into_any(),
                 "table" => view! { <NetworksTable id=id students=students_list robust=robust.get() /> }.into_any(),
                 _ => view! { <StudentsTab id=id read_only=read_only students=students_list robust=robust.get()
                     verification_changed=verification_changed set_verification_changed=set_verification_changed /> }.into_any(),

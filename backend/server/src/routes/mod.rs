@@ -11,6 +11,7 @@ mod datasets;
 mod events;
 mod experiments;
 mod methods;
+mod predictors;
 mod shares;
 mod spaces;
 mod students;
@@ -85,6 +86,7 @@ pub fn router(config: &ServerConfig, state: AppState) -> Router {
         .route("/events", get(events::experiments))
         .route("/experiments/{id}/shares", get(shares::list).post(shares::create))
         .route("/experiments/{id}/shares/{share}", delete(shares::revoke))
+        .route("/experiments/{id}/predictors", get(predictors::list).post(predictors::create))
         .route(
             "/experiments/{id}/verifications",
             get(verifications::list).post(verifications::create),

@@ -348,14 +348,14 @@ impl Store {
         Ok(experiment)
     }
 
-    /// Sets the experiment's status from its pipeline jobs (verifications do not count): failed
+    /// Sets the experiment's status from its pipeline jobs (side jobs do not count): failed
     /// if one failed, cancelled if one was cancelled and none runs, done when all are, running
     /// once one has started, else queued.
     pub async fn refresh_status(&self, id: i64) -> Result<Status, StoreError> {
         let before = self.experiment(id).await?;
         let rows = sqlx::query(
             "SELECT status, COUNT(*) AS n, MIN(started_at) AS started, MAX(finished_at) AS finished \
-             FROM jobs WHERE experiment_id = $1 AND verification_id IS NULL GROUP BY status",
+             FROM jobs WHERE experiment_id = $1 AND side_job = 0 GROUP BY status",
         )
         .bind(id)
         .fetch_all(self.pool())
@@ -399,7 +399,7 @@ impl Store {
         let error: Option<String> = if status == Status::Failed {
             sqlx::query_scalar(
                 "SELECT label || ': ' || COALESCE(error, 'failed') FROM jobs \
-                 WHERE experiment_id = $1 AND status = 'failed' AND verification_id IS NULL \
+                 WHERE experiment_id = $1 AND status = 'failed' AND side_job = 0 \
                  ORDER BY id LIMIT 1",
             )
             .bind(id)

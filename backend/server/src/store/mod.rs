@@ -10,6 +10,7 @@
 pub mod events;
 pub mod experiments;
 pub mod metrics;
+pub mod predictors;
 pub mod queue;
 pub mod shares;
 pub mod students;

@@ -86,7 +86,7 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO jobs (experiment_id, kind, label, status, max_attempts, created_at, \
-             verification_id) VALUES ($1, $2, $3, 'queued', $4, $5, $6)",
+             verification_id, side_job) VALUES ($1, $2, $3, 'queued', $4, $5, $6, 1)",
         )
         .bind(experiment)
         .bind(serde_json::to_string(&kind).expect("job kinds serialise"))
