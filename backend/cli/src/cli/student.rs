@@ -92,7 +92,11 @@ pub fn export_command(args: ExportArgs) -> anyhow::Result<()> {
             record.settings.pgd20.label(),
             record.pgd20
         ),
-        None => "the given arch".to_owned(),
+        None => match &args.arch {
+            ArchChoice::Largest => "the space's largest arch".to_owned(),
+            ArchChoice::Smallest => "the space's smallest arch".to_owned(),
+            _ => "the given arch".to_owned(),
+        },
     };
     eprintln!(
         "wrote {}: {} student, {what}; BatchNorm calibrated on {} training images; verify it with \
