@@ -5,6 +5,9 @@
 //! equal their definitions, restarts keep the worst case per image, and evaluation attacks run
 //! BatchNorm in eval mode without touching its running statistics.
 
+mod support;
+use support::running_statistics;
+
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -602,17 +605,6 @@ fn restarts_keep_the_worst_case_per_image() {
         fooled_by.iter().all(|&c| c > 0),
         "APGD: fooled by the first, the second only {fooled_by:?}"
     );
-}
-
-/// Every BatchNorm running mean and variance of `network`, in visiting order.
-fn running_statistics(network: &Network) -> Vec<Vec<f64>> {
-    let mut statistics = Vec::new();
-    network.visit_batch_norms(&mut |bn| {
-        for state in [&bn.running_mean, &bn.running_var] {
-            statistics.push(state.value_sync().try_into_vec_as::<f64>().unwrap());
-        }
-    });
-    statistics
 }
 
 /// Pins the BatchNorm mode of evaluation attacks: FGSM and PGD equal their definitions run

@@ -5,6 +5,9 @@
 //! gradient of a student's loss reaches a teacher, and configs parse from TOML with the papers'
 //! defaults.
 
+mod support;
+use support::running_statistics;
+
 use std::sync::Mutex;
 
 use burn::optim::{GradientsParams, SgdConfig};
@@ -624,17 +627,6 @@ fn a_missing_teacher_is_an_error_naming_the_method() {
 }
 
 // ---- BatchNorm modes and gradients on a tiny network ----
-
-/// Every BatchNorm running mean and variance of `network`, in visiting order.
-fn running_statistics(network: &Network) -> Vec<Vec<f64>> {
-    let mut statistics = Vec::new();
-    network.visit_batch_norms(&mut |bn| {
-        for state in [&bn.running_mean, &bn.running_var] {
-            statistics.push(state.value_sync().try_into_vec_as::<f64>().unwrap());
-        }
-    });
-    statistics
-}
 
 /// A batch of `images` synthetic training images on `device`.
 fn small_batch(images: usize, device: &Device) -> Batch {

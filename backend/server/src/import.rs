@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use proard_core::experiment::report::student_records;
 use proard_core::experiment::students::{evaluation_stage, unique_archs};
 use proard_core::experiment::train::read_state;
@@ -24,10 +24,7 @@ pub async fn import_run(
     name: &str,
 ) -> anyhow::Result<Experiment> {
     let source = RunLayout::new(dir);
-    if !source.config().is_file() {
-        bail!("{} holds no proard run (there is no config.toml in it)", dir.display());
-    }
-    let config = ExperimentConfig::load(&source.config())?;
+    let config = source.load_config()?;
     // One evaluation shard: the CLI's records are in the whole-run files.
     let new = NewExperiment {
         name: name.to_owned(),

@@ -137,28 +137,20 @@ async fn run_job(
             computed
         }
         (None, JobKind::Verify { verification, .. }) => {
-            let verified =
-                verify_job(store, &config.data_dir, &experiment, &run_config, *verification).await;
-            match verified {
-                Ok(computed) => computed,
-                Err(error) => Ok(Err(RunError::Missing(format!("{error:#}")))),
-            }
+            verify_job(store, &config.data_dir, &experiment, &run_config, *verification)
+                .await
+                .unwrap_or_else(side_job_failed)
         }
-        (None, JobKind::FitPredictor { cloud, epochs, seed }) => {
-            let fitted = fit_predictor_job(
-                store,
-                &config.data_dir,
-                &experiment,
-                &run_config,
-                (cloud, *epochs, *seed),
-                job.id,
-            )
-            .await;
-            match fitted {
-                Ok(computed) => computed,
-                Err(error) => Ok(Err(RunError::Missing(format!("{error:#}")))),
-            }
-        }
+        (None, JobKind::FitPredictor { cloud, epochs, seed }) => fit_predictor_job(
+            store,
+            &config.data_dir,
+            &experiment,
+            &run_config,
+            (cloud, *epochs, *seed),
+            job.id,
+        )
+        .await
+        .unwrap_or_else(side_job_failed),
         (None, kind) => unreachable!("every pipeline job has a goal: {kind:?}"),
     };
     heartbeat.abort();
@@ -264,6 +256,11 @@ async fn fit_predictor_job(
     store.put_artifact(experiment.id, &format!("predictor-{cloud}"), &relative, bytes).await?;
     store.put_predictor(experiment.id, (cloud, &relative), &settings, &report).await?;
     Ok(Ok(Ok(())))
+}
+
+/// A side job's own failure (reading or writing the store, fitting) as a run's.
+fn side_job_failed(error: anyhow::Error) -> Result<Result<(), RunError>, tokio::task::JoinError> {
+    Ok(Err(RunError::Missing(format!("{error:#}"))))
 }
 
 fn failed(kind: &str, error: &dyn std::fmt::Display) -> JobOutcome {

@@ -10,7 +10,6 @@ use burn::prelude::*;
 use proard_shared::Arch;
 use serde::{Deserialize, Serialize};
 
-use super::config::ExperimentConfig;
 use super::error::RunError;
 use super::journal::read_records;
 use super::layout::{Cloud, RunLayout};
@@ -69,18 +68,6 @@ pub struct ExportInfo {
     pub evaluation_seed: u64,
 }
 
-/// Reads a run's config, naming the directory when it holds no run.
-pub fn run_config(run: &Path) -> Result<ExperimentConfig, RunError> {
-    let layout = RunLayout::new(run);
-    if !layout.config().exists() {
-        return Err(RunError::Missing(format!(
-            "{} holds no proard run (there is no config.toml in it)",
-            run.display()
-        )));
-    }
-    Ok(ExperimentConfig::load(&layout.config())?)
-}
-
 /// Exports `choice` of `cloud`'s supernet in the run at `run` to `out`, calibrated as the run's
 /// evaluation calibrates it.
 pub fn export_student(
@@ -91,7 +78,7 @@ pub fn export_student(
     device: &Device,
 ) -> Result<ExportInfo, RunError> {
     let layout = RunLayout::new(run);
-    let config = run_config(run)?;
+    let config = layout.load_config()?;
     let supernet_path = layout.supernet(cloud);
     if !supernet_path.exists() {
         return Err(RunError::Missing(format!(
@@ -205,7 +192,7 @@ pub fn run_verification(
     images: Option<usize>,
     device: &Device,
 ) -> Result<(Vec<Batch>, VerifyConfig), RunError> {
-    let config = run_config(run)?;
+    let config = RunLayout::new(run).load_config()?;
     let evaluation = &config.evaluation;
     let set = load_data(&config)?;
     let mut batches = test_batches(&set, evaluation.batch, evaluation.test_images, device);

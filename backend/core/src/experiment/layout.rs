@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::config::PhaseConfig;
+use super::config::{ExperimentConfig, PhaseConfig};
+use super::error::RunError;
 use super::students::Shard;
 
 /// Which supernet a student was cut from, or the teacher evaluated as one.
@@ -75,6 +76,17 @@ impl RunLayout {
 
     pub fn config(&self) -> PathBuf {
         self.root.join("config.toml")
+    }
+
+    /// The run's config, or an error naming the directory when it holds no run.
+    pub fn load_config(&self) -> Result<ExperimentConfig, RunError> {
+        if !self.config().is_file() {
+            return Err(RunError::Missing(format!(
+                "{} holds no proard run (there is no config.toml in it)",
+                self.root.display()
+            )));
+        }
+        Ok(ExperimentConfig::load(&self.config())?)
     }
 
     pub fn teacher(&self) -> StageLayout {

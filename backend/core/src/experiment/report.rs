@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::config::ExperimentConfig;
 use super::journal::read_records;
 use super::layout::{Cloud, RunLayout, StageLayout};
 use super::pipeline::stages;
@@ -210,11 +209,7 @@ pub struct RunReport {
 /// Reads the run in `out`.
 pub fn report(out: &Path) -> anyhow::Result<RunReport> {
     let layout = RunLayout::new(out);
-    let config_path = layout.config();
-    if !config_path.exists() {
-        bail!("{} holds no proard run (there is no config.toml in it)", out.display());
-    }
-    let config = ExperimentConfig::load(&config_path)?;
+    let config = layout.load_config()?;
     let mut reports = Vec::new();
     for stage in stages(&config, &layout)? {
         if let Some(report) = stage_report(&stage.layout)? {

@@ -189,27 +189,13 @@ fn save_checkpoint(
     Ok(())
 }
 
-/// Loads the weights at `path` into `network` (which has the right structure).
-fn load_weights(
+/// A checkpoint file that does not load, as the stage's error.
+fn unreadable<E: std::fmt::Display>(
     state: &StageState,
     path: &std::path::Path,
-    network: Network,
-) -> Result<Network, RunError> {
-    network.try_load_file(path).map_err(|e| RunError::Checkpoint {
-        stage: state.stage.clone(),
-        message: format!("cannot load {}: {e}", path.display()),
-    })
-}
-
-fn load_optimizer(
-    state: &StageState,
-    path: &std::path::Path,
-    optimizer: ModuleOptimizer,
-) -> Result<ModuleOptimizer, RunError> {
-    optimizer.load(path).map_err(|e| RunError::Checkpoint {
-        stage: state.stage.clone(),
-        message: format!("cannot load {}: {e}", path.display()),
-    })
+) -> impl FnOnce(E) -> RunError {
+    let (stage, path) = (state.stage.clone(), path.display().to_string());
+    move |e| RunError::Checkpoint { stage, message: format!("cannot load {path}: {e}") }
 }
 
 /// One JSON line of a stage's log.
@@ -293,15 +279,19 @@ fn train(
     };
     let mut resumed = false;
     if let Some(saved) = read_state(&spec.dir)? {
-        network = load_weights(&saved, &spec.dir.model(saved.generation), network)?;
-        optimizer = load_optimizer(&saved, &spec.dir.optimizer(saved.generation), optimizer)?;
+        let (model, optim) =
+            (spec.dir.model(saved.generation), spec.dir.optimizer(saved.generation));
+        network = network.try_load_file(&model).map_err(unreadable(&saved, &model))?;
+        optimizer = optimizer.load(&optim).map_err(unreadable(&saved, &optim))?;
         if let Some(mut teacher) = own_teacher.take() {
             let (model, optim) = (
                 spec.dir.teacher_model(saved.generation),
                 spec.dir.teacher_optimizer(saved.generation),
             );
-            teacher.network = load_weights(&saved, &model, teacher.network)?;
-            teacher.optimizer = load_optimizer(&saved, &optim, teacher.optimizer)?;
+            teacher.network =
+                teacher.network.try_load_file(&model).map_err(unreadable(&saved, &model))?;
+            teacher.optimizer =
+                teacher.optimizer.load(&optim).map_err(unreadable(&saved, &optim))?;
             own_teacher = Some(teacher);
         }
         state = saved;

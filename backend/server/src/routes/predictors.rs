@@ -12,10 +12,6 @@ use super::experiments::experiment_id;
 use super::{Access, ApiError, ApiJson, ApiPath, AppState};
 use crate::store::students::StudentQuery;
 
-fn unprocessable(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-}
-
 /// What a queued fit answers: its job.
 #[derive(serde::Serialize)]
 pub struct Queued {
@@ -30,20 +26,22 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
     access.owner()?;
     let id = experiment_id(&state, &access, &id).await?;
-    let cloud: Cloud = request.cloud.parse().map_err(unprocessable)?;
+    let cloud: Cloud = request.cloud.parse().map_err(ApiError::unprocessable)?;
     if cloud == Cloud::Teacher {
-        return Err(unprocessable("the teacher is one network; fit on proard or baseline"));
+        return Err(ApiError::unprocessable(
+            "the teacher is one network; fit on proard or baseline",
+        ));
     }
     let defaults = PredictorConfig::new();
     let epochs = request.epochs.unwrap_or(defaults.epochs);
     if epochs == 0 {
-        return Err(unprocessable("`epochs` must be at least 1"));
+        return Err(ApiError::unprocessable("`epochs` must be at least 1"));
     }
     let query =
         StudentQuery { experiment: Some(id), cloud: Some(cloud), ..StudentQuery::default() };
     let students = state.store.student_count(&query).await?;
     if students < 2 {
-        return Err(unprocessable(format!(
+        return Err(ApiError::unprocessable(format!(
             "experiment {id} has {students} evaluated {} student(s); the predictor needs at least 2 \
              (some are held out to measure it)",
             cloud.name()

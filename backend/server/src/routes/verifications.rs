@@ -15,10 +15,6 @@ use crate::store::experiments::parsed_config;
 use crate::store::students::StudentQuery;
 use crate::store::verifications::StoredVerification;
 
-fn unprocessable(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-}
-
 pub async fn create(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
@@ -27,12 +23,12 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Verification>), ApiError> {
     access.owner()?;
     let id = experiment_id(&state, &access, &id).await?;
-    let cloud: Cloud = request.cloud.parse().map_err(unprocessable)?;
+    let cloud: Cloud = request.cloud.parse().map_err(ApiError::unprocessable)?;
     for attack in &request.attacks {
-        attack.parse::<VerifyAttack>().map_err(unprocessable)?;
+        attack.parse::<VerifyAttack>().map_err(ApiError::unprocessable)?;
     }
     if request.images == Some(0) || request.apgd_iterations == Some(0) {
-        return Err(unprocessable("`images` and `apgd_iterations` must be at least 1"));
+        return Err(ApiError::unprocessable("`images` and `apgd_iterations` must be at least 1"));
     }
     let (arch, student) = match (&request.index, &request.arch) {
         (Some(index), None) => {
@@ -42,7 +38,11 @@ pub async fn create(
             check_arch(&state, id, arch).await?;
             (arch.clone(), format!("{} (given arch)", cloud.name()))
         }
-        _ => return Err(unprocessable("give either `index` (a student record) or `arch`")),
+        _ => {
+            return Err(ApiError::unprocessable(
+                "give either `index` (a student record) or `arch`",
+            ));
+        }
     };
     let stored = state.store.create_verification(id, &request, &arch, &student).await?;
     Ok((StatusCode::ACCEPTED, Json(view(&state, stored).await?)))
@@ -72,7 +72,7 @@ async fn record_arch(
         StudentQuery { experiment: Some(id), cloud: Some(cloud), ..StudentQuery::default() };
     let students = state.store.students(&query).await?;
     students.into_iter().find(|s| s.record.index == index).map(|s| s.record.arch).ok_or_else(|| {
-        unprocessable(format!(
+        ApiError::unprocessable(format!(
             "experiment {id} has no evaluated {} student with index {index}",
             cloud.name()
         ))
@@ -82,10 +82,11 @@ async fn record_arch(
 /// An arch given by hand must be one of the experiment's space.
 async fn check_arch(state: &AppState, id: i64, arch: &Arch) -> Result<(), ApiError> {
     let experiment = state.store.experiment(id).await?;
-    let space =
-        parsed_config(&experiment)?.resolve_space().map_err(|e| unprocessable(e.to_string()))?;
+    let space = parsed_config(&experiment)?
+        .resolve_space()
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     space.subnet(arch).map(|_| ()).map_err(|e| {
-        unprocessable(format!("the arch is not one of the space `{}`: {e}", space.name()))
+        ApiError::unprocessable(format!("the arch is not one of the space `{}`: {e}", space.name()))
     })
 }
 

@@ -68,14 +68,12 @@ impl Store {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO verifications (experiment_id, arch, settings, cloud, record, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO verifications (experiment_id, arch, settings, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(experiment)
         .bind(serde_json::to_string(arch).expect("archs serialise"))
         .bind(serde_json::to_string(request).expect("requests serialise"))
-        .bind(request.cloud.clone())
-        .bind(request.index.map(|i| i as i64))
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
