@@ -20,7 +20,8 @@ pub fn use_share_token(token: &str) {
     SHARE_TOKEN.with(|t| *t.borrow_mut() = Some(token.to_owned()));
 }
 
-fn share_token() -> Option<String> {
+/// The share link's token this page reads with, if any.
+pub fn share_token() -> Option<String> {
     SHARE_TOKEN.with(|t| t.borrow().clone())
 }
 

@@ -18,11 +18,15 @@ pub fn key(student: &Student) -> String {
     format!("{}:{}", student.cloud, student.record.index)
 }
 
-/// What an experiment's robust accuracy is named, from its config (JSON text): `PGD-20`, or
+/// An experiment's config (TOML text, as the API stores it) as a JSON value; `Null` if unreadable.
+pub fn config_value(config: &str) -> serde_json::Value {
+    toml::from_str(config).unwrap_or(serde_json::Value::Null)
+}
+
+/// What an experiment's robust accuracy is named, from its config (TOML text): `PGD-20`, or
 /// `PGD-20 (any iterate)` where the evaluation keeps the first fooling iterate.
 pub fn robust_label(config: &str) -> String {
-    let config = serde_json::from_str(config).unwrap_or(serde_json::Value::Null);
-    proard_shared::display::robust_label(&config)
+    proard_shared::display::robust_label(&config_value(config))
 }
 
 /// Every number of a student and its arch, for tooltips and the selection panel; `robust` names

@@ -9,6 +9,7 @@
 //! * [`clouds`] — students into clouds, fronts and ProARD − baseline differences;
 //! * [`live`] — the server's event streams;
 //! * [`url_state`] — view state kept in the URL's query;
+//! * [`search_worker`] — the Pareto search's Web Worker, started on first use;
 //! * [`pages`] — one module per page;
 //! * [`components`] — charts (canvas cloud, line charts), stage time line, status badges.
 
@@ -18,6 +19,7 @@ pub mod clouds;
 pub mod components;
 pub mod live;
 pub mod pages;
+pub mod search_worker;
 pub mod url_state;
 
 use wasm_bindgen::prelude::wasm_bindgen;

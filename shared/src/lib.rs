@@ -18,7 +18,9 @@
 //! * [`channels`] — the reference's channel rounding;
 //! * [`display`] — number formatting shared by CLI and studio;
 //! * [`schedule`] — the learning rate per step (the studio previews it);
-//! * [`search`] — arch search: NSGA-II over genomes under a MACs budget;
+//! * [`search`] — arch search: NSGA-II over genomes under a MACs budget, generation by
+//!   generation, with a score cache and warm starts;
+//! * [`search_worker`] — the messages between the studio page and its search Web Worker;
 //! * [`predictor`] — the accuracy–robustness MLP (feature `predictor`, Burn);
 //! * [`weights_header`] — the self-describing metadata of safetensors weights files;
 //! * [`api`] — JSON types exchanged between server, CLI and browser.
@@ -38,6 +40,7 @@ pub mod predictor;
 pub mod preset;
 pub mod schedule;
 pub mod search;
+pub mod search_worker;
 pub mod space;
 pub mod subnet;
 pub mod weights_header;

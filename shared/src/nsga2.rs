@@ -195,11 +195,31 @@ pub struct Nsga2 {
 impl Nsga2 {
     /// Checks the settings and draws the initial population (the first [`Nsga2::ask`]).
     pub fn new(config: &Nsga2Config, cardinalities: Vec<usize>) -> Result<Nsga2, Nsga2Error> {
+        Nsga2::warm_started(config, cardinalities, Vec::new())
+    }
+
+    /// Like [`Nsga2::new`], but the initial population starts from `seeds` (a warm start from an
+    /// earlier run's population): the distinct valid ones, up to `population`, the rest drawn at
+    /// random. Without seeds, exactly [`Nsga2::new`].
+    pub fn warm_started(
+        config: &Nsga2Config,
+        cardinalities: Vec<usize>,
+        seeds: Vec<Genome>,
+    ) -> Result<Nsga2, Nsga2Error> {
         config.validate(&cardinalities)?;
         let mut rng = seeded_rng(config.seed);
-        let initial = fill_distinct(config.population, &mut BTreeSet::new(), |missing| {
+        let mut seen = BTreeSet::new();
+        let valid = |g: &Genome| {
+            g.len() == cardinalities.len() && g.iter().zip(&cardinalities).all(|(v, n)| v < n)
+        };
+        let mut initial: Vec<Genome> = seeds
+            .into_iter()
+            .filter(|g| valid(g) && seen.insert(g.clone()))
+            .take(config.population)
+            .collect();
+        initial.extend(fill_distinct(config.population - initial.len(), &mut seen, |missing| {
             (0..missing).map(|_| random_genome(&cardinalities, &mut rng)).collect()
-        });
+        }));
         Ok(Nsga2 {
             config: config.clone(),
             cardinalities,
@@ -232,6 +252,11 @@ impl Nsga2 {
                 Some(offspring(&self.population, &self.cardinalities, &self.config, &mut self.rng));
         }
         Ok(&self.population)
+    }
+
+    /// The current population (the last one told).
+    pub fn population(&self) -> &[Individual] {
+        &self.population
     }
 
     /// Generations told so far, the initial population included.

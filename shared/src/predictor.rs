@@ -93,6 +93,8 @@ pub enum PredictorError {
     Arch(#[from] ArchError),
     #[error("predictor weights: {0}")]
     Weights(String),
+    #[error("reading the predictions back from the device failed: {0}")]
+    Device(String),
 }
 
 /// The MLP: `hidden_layers` × (linear + ReLU), then a bias-free linear to 2 outputs.
@@ -248,6 +250,22 @@ impl Predictor {
         Ok(values.chunks(2).map(|p| [p[0], p[1]]).collect())
     }
 
+    /// [`Predictor::predict`] reading the result back asynchronously, as WebGPU requires (a
+    /// synchronous read-back panics there).
+    pub async fn predict_async(&self, archs: &[Arch]) -> Result<Vec<[f64; 2]>, PredictorError> {
+        let device = self.device();
+        let x = encodings(&self.space, &archs.iter().collect::<Vec<_>>(), &device)?;
+        let data = self
+            .mlp
+            .forward(x)
+            .into_data_async()
+            .await
+            .map_err(|e| PredictorError::Device(e.to_string()))?;
+        let values: Vec<f64> =
+            data.try_into_vec_as::<f64>().map_err(|e| PredictorError::Device(format!("{e:?}")))?;
+        Ok(values.chunks(2).map(|p| [p[0], p[1]]).collect())
+    }
+
     fn device(&self) -> Device {
         self.mlp.output.weight.device()
     }
@@ -371,6 +389,13 @@ mod tests {
         let loaded = Predictor::from_bytes(predictor.to_bytes().unwrap(), &Device::flex()).unwrap();
         assert_eq!(loaded.space, space);
         assert_eq!(loaded.predict(&archs).unwrap(), predictor.predict(&archs).unwrap());
+        let read_later = std::pin::pin!(loaded.predict_async(&archs));
+        let std::task::Poll::Ready(later) =
+            read_later.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        else {
+            panic!("the CPU answers at once")
+        };
+        assert_eq!(later.unwrap(), predictor.predict(&archs).unwrap());
 
         let other = preset("mbv3-cifar").unwrap().largest_arch();
         let err = predictor.predict(&[other]).unwrap_err().to_string();

@@ -13,9 +13,12 @@ const LAUNCH = {
   ],
 };
 
-export async function withPage(run) {
+// WebGPU on SwiftShader (Vulkan on the CPU), for pages from http://127.0.0.1.
+export const WEBGPU = ["--enable-unsafe-webgpu"];
+
+export async function withPage(run, extraArgs = []) {
   const profile = mkdtempSync(join(tmpdir(), "proard-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, LAUNCH);
+  const context = await chromium.launchPersistentContext(profile, { ...LAUNCH, args: [...LAUNCH.args, ...extraArgs] });
   const problems = [];
   try {
     const page = context.pages()[0] ?? (await context.newPage());

@@ -465,7 +465,7 @@ pub fn Cloud(
             <div class="cloud-legend">
                 {move || series.get().into_iter().map(|s| {
                     let shape = match s.marker { Marker::Circle => "●", Marker::Square => "■", Marker::Diamond => "◆" };
-                    view! { <span style=format!("color: {}", s.color)>{shape}" "</span><span>{format!("{} ({})", s.name, s.points.len())}</span> }
+                    view! { <span class="legend-item"><span style=format!("color: {}", s.color)>{shape}" "</span>{format!("{} ({})", s.name, s.points.len())}</span> }
                 }).collect_view()}
                 {move || tones.get().map(|(t0, t1)| view! {
                     <span class="tone-scale">

@@ -1,11 +1,12 @@
-//! One experiment: status and actions, the stages on a time line, and three tabs — the
+//! One experiment: status and actions, the stages on a time line, and five tabs — the
 //! students' clouds (accuracy–robustness, MACs–PGD-20 fronts, ProARD − baseline), the training
-//! curves, and the table of every network in the form of the ProARD paper's Table 1. It follows
-//! the experiment's event stream. Under a share link the same view is read-only.
+//! curves, the table of every network in the form of the ProARD paper's Table 1, the predictor,
+//! and the Pareto search. It follows the experiment's event stream. Under a share link the same
+//! view is read-only.
 
 use gloo::net::http::Method;
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use proard_shared::api::{ExperimentDetail, Page, ShareLink, StageMetrics, Student};
 use proard_shared::display::{attack_label, mmacs, mparams};
 
@@ -14,6 +15,7 @@ use crate::clouds::{self, BASELINE, PROARD, TEACHER};
 use crate::components::cloud::Cloud;
 use crate::components::line_chart::{Line, LineChart};
 use crate::components::predictor::PredictorTab;
+use crate::components::search::SearchTab;
 use crate::components::stages::StageTimeline;
 use crate::components::status::StatusBadge;
 use crate::components::verifications::{Verifications, VerifyControls};
@@ -112,6 +114,13 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
             _ => attack_label("PGD", 20, false),
         })
     });
+    // The config (TOML, the space inline), once loaded; it does not change.
+    let config = Memo::new(move |_| {
+        detail.with(|d| match d {
+            Some(Ok(d)) => Some(d.summary.experiment.config.clone()),
+            _ => None,
+        })
+    });
     view! {
         <section class="page experiment" data-id=id>
             {move || detail.get().map(|answer| match answer {
@@ -127,10 +136,16 @@ pub fn ExperimentView(id: i64, read_only: bool) -> impl IntoView {
                 {tab_button("training", "Training")}
                 {tab_button("table", "Table")}
                 {tab_button("predictor", "Predictor")}
+                {tab_button("search", "Search")}
             </nav>
             {move || match tab.get().as_str() {
                 "training" => view! { <Training metrics=metrics /> }.into_any(),
                 "predictor" => view! { <PredictorTab id=id read_only=read_only changed=predictor_changed robust=robust.get() /> }.into_any(),
+                "search" => match config.get() {
+                    None => view! { <p class="note">"Loading the experiment…"</p> }.into_any(),
+                    Some(config) => view! { <SearchTab id=id read_only=read_only config=config students=students_list
+                        changed=predictor_changed robust=robust.get() /> }.into_any(),
+                },
                 "table" => view! { <NetworksTable id=id students=students_list robust=robust.get() /> }.into_any(),
                 _ => view! { <StudentsTab id=id read_only=read_only students=students_list robust=robust.get()
                     verification_changed=verification_changed set_verification_changed=set_verification_changed /> }.into_any(),
@@ -154,11 +169,14 @@ fn Head(detail: ExperimentDetail, read_only: bool) -> impl IntoView {
             message.set(Some(answer.map(|_| format!("{action}: done")).map_err(|e| e.to_string())));
         });
     };
-    let tab = query("tab");
-    let student = query("student");
+    let view_state = use_query_map();
     let share = move |_| {
-        let view =
-            serde_json::json!({ "tab": tab.get_untracked(), "student": student.get_untracked() });
+        // The whole view: tab, selection, and the search's settings and member.
+        let view: serde_json::Map<String, serde_json::Value> = view_state
+            .get_untracked()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+            .collect();
         leptos::task::spawn_local(async move {
             let path = format!("/api/experiments/{id}/shares");
             match api::send::<ShareLink>(

@@ -1,5 +1,6 @@
 //! `/share/TOKEN`: a share link opens its experiment read-only, in the view saved with the link
-//! (tab, selected student) unless the URL already says otherwise.
+//! (its whole query: tab, selected student, a search's settings and member) unless the URL
+//! already says otherwise.
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -19,11 +20,14 @@ pub fn SharePage() -> impl IntoView {
     move || {
         access.get().map(|answer| match answer {
             Ok(AccessInfo::Share { experiment, view }) => {
-                if query.with_untracked(|q| q.get("tab").is_none() && q.get("student").is_none()) {
-                    let saved = |key: &str| {
-                        view.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned()
-                    };
-                    set(&[("tab", saved("tab")), ("student", saved("student"))], true);
+                if query.with_untracked(|q| q.into_iter().next().is_none()) {
+                    let saved: Vec<(&str, String)> = view
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?.to_owned())))
+                        .collect();
+                    set(&saved, true);
                 }
                 view! { <ExperimentView id=experiment read_only=true /> }.into_any()
             }

@@ -1,0 +1,46 @@
+//! The studio's Pareto search, off the page's thread: a Web Worker that downloads an
+//! experiment's predictor and runs NSGA-II over the space under a MACs budget, streaming every
+//! generation's front to the page (protocol: `proard_shared::search_worker`).
+//!
+//! The predictor runs on Burn's wgpu backend over the browser's WebGPU when an adapter is offered,
+//! otherwise on Burn's flex backend on the CPU; the worker says which. Scores are cached by active
+//! arch and the last population is kept per predictor and device, so moving the budget slider
+//! re-searches from where the last search ended and scores only archs it never met.
+//! This crate is loaded only when the search view opens (the page's bundle stays small).
+
+#![cfg(target_arch = "wasm32")]
+
+mod browser;
+mod device;
+mod session;
+
+use std::rc::Rc;
+
+use proard_shared::search_worker::{FromWorker, SearchRequest};
+use wasm_bindgen::prelude::*;
+
+use crate::session::Sessions;
+
+/// Entry point: listens for requests, each of which supersedes the one before.
+#[wasm_bindgen(start)]
+pub fn start() {
+    let sessions = Rc::new(Sessions::default());
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let text = event.data().as_string().unwrap_or_default();
+            match serde_json::from_str::<SearchRequest>(&text) {
+                Ok(request) => {
+                    sessions.supersede(request.id);
+                    wasm_bindgen_futures::spawn_local(session::run(sessions.clone(), request));
+                }
+                Err(error) => browser::post(&FromWorker::Failed {
+                    id: 0,
+                    message: format!("the search worker cannot read this request: {error}"),
+                }),
+            }
+        });
+    browser::scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The handler lives as long as the worker.
+    on_message.forget();
+    browser::post(&FromWorker::Ready);
+}

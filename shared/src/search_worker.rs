@@ -1,0 +1,88 @@
+//! The messages between the studio's search view and its Web Worker (crate
+//! `proard-search-worker`), as JSON strings through `postMessage`.
+//!
+//! The page sends a [`SearchRequest`]; the worker answers [`FromWorker::Backend`] once it knows
+//! where the predictor runs, then one [`FromWorker::Generation`] per generation and a
+//! [`FromWorker::Done`] (or [`FromWorker::Failed`]). A new request cancels the running one: its
+//! messages stop after the generation in flight.
+
+use serde::{Deserialize, Serialize};
+
+use crate::search::{Candidate, SearchConfig};
+
+/// Where the predictor should run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// WebGPU when the browser offers an adapter, else the CPU.
+    #[default]
+    Auto,
+    /// Burn's flex backend on the CPU, in the worker's thread.
+    Cpu,
+}
+
+/// Page → worker: run a search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchRequest {
+    /// Names the request in the worker's answers; a later request supersedes it.
+    pub id: u64,
+    /// Where the predictor's weights are downloaded (same origin).
+    pub predictor_url: String,
+    /// A share link's token, sent as a bearer header with the download.
+    pub token: Option<String>,
+    pub backend: BackendChoice,
+    pub config: SearchConfig,
+    /// Start from the population the last search of this predictor ended with.
+    pub warm_start: bool,
+}
+
+/// The device the worker's predictor runs on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Backend {
+    /// `webgpu` or `cpu`.
+    pub kind: String,
+    /// The adapter's name, or why WebGPU is not used.
+    pub detail: String,
+}
+
+/// Worker → page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromWorker {
+    /// The worker's wasm is loaded; requests sent from now on are heard.
+    Ready,
+    Backend {
+        id: u64,
+        backend: Backend,
+    },
+    Generation {
+        id: u64,
+        generation: crate::search::Generation,
+        /// Generations of the run, the initial population included.
+        of: usize,
+        /// Archs the predictor scored for this generation (the rest came from the cache).
+        scored: usize,
+        /// Milliseconds since the request arrived.
+        elapsed_ms: f64,
+    },
+    Done {
+        id: u64,
+        /// The initial population's front (warm-started: the last search's population).
+        first: Vec<Candidate>,
+        front: Vec<Candidate>,
+        /// Hypervolume of every generation's front, the initial population's first.
+        hypervolumes: Vec<f64>,
+        /// Archs scored by the predictor in this search, and answered from the cache.
+        scored: usize,
+        cached: usize,
+        warm_started: bool,
+        /// Milliseconds from the request's arrival until the predictor was ready (the device
+        /// brought up, the weights downloaded and loaded; ≈ 0 once they are), and until the end.
+        ready_ms: f64,
+        elapsed_ms: f64,
+    },
+    Failed {
+        id: u64,
+        message: String,
+    },
+}
