@@ -445,6 +445,7 @@ impl SearchQuery {
             },
             max_macs: Some((self.budget_mmacs * 1e6).round() as u64),
             macs_objective: self.macs_objective,
+            patience: None,
         }
     }
 }
@@ -544,6 +545,48 @@ fn pareto_search_in_the_browser() {
     let budget = (query.budget_mmacs * 1e6).round() as u64;
     assert!(!gpu_front.is_empty() && gpu_front.iter().all(|c| c.macs <= budget), "{gpu}");
     assert!((hypervolume(&gpu_front) - hypervolume(&native.front)).abs() < 1e-4, "{gpu}");
+}
+
+/// A benchmark, not a check of speed: NSGA-II 100 × 100 on mbv3-cifar scored by the 6 × 400
+/// predictor in Chromium, on the CPU path and on WebGPU (SwiftShader), the first search and three
+/// slider releases, printed with `--nocapture`
+/// (`cargo test --test browser search_benchmark -- --ignored --nocapture`). The predictor is
+/// written to `target/search-bench/predictor.safetensors` for the native figure
+/// (`proard search --predictor … --pop 100 --gens 100 --seed 1 --max-mmacs …`). As a test it
+/// checks that every search ends. `SEARCH_BENCH_PATHS=cpu` measures the CPU path alone.
+#[test]
+#[ignore = "needs the built frontend, Chromium and npm packages: run scripts/test"]
+fn search_benchmark() {
+    let server = TestServer::start(ServerConfig { static_dir: repo_root().join("static") });
+    let (id, space, weights) = searchable(&server, "mbv3-cifar", 1000, 50);
+    let out = repo_root().join("target/search-bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("predictor.safetensors"), &weights).unwrap();
+    let (smallest, largest) = (
+        space.subnet(&space.smallest_arch()).unwrap().cost().macs as f64 / 1e6,
+        space.subnet(&space.largest_arch()).unwrap().cost().macs as f64 / 1e6,
+    );
+    let at = |f: f64| format!("{:.1}", smallest + f * (largest - smallest));
+    let query = SearchQuery {
+        pop: 100,
+        gens: 100,
+        seed: 1,
+        budget_mmacs: at(0.5).parse().unwrap(),
+        macs_objective: false,
+    };
+    let args =
+        [out.to_str().unwrap(), &id.to_string(), &query.url(), &at(0.4), &at(0.35), &at(0.45)];
+    let seen = drive("search_bench.mjs", &server, &args);
+    assert_eq!(seen["problems"], serde_json::json!([]), "the pages logged errors");
+    let paths = std::env::var("SEARCH_BENCH_PATHS").unwrap_or_else(|_| "cpu,webgpu".into());
+    for path in paths.split(',') {
+        assert_eq!(seen[path]["first"]["state"], "done", "{seen}");
+        for release in seen[path]["releases"].as_array().unwrap() {
+            assert_eq!(release["state"], "done", "{seen}");
+        }
+    }
+    println!("budget {} MMACs, then {}, {}, {}", at(0.5), at(0.4), at(0.35), at(0.45));
+    println!("{}", serde_json::to_string_pretty(&seen).unwrap());
 }
 
 /// A benchmark, not a check of speed: the studio's first paint and a 10 001-point cloud (draw,

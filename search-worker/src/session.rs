@@ -12,6 +12,12 @@ use proard_shared::search_worker::{FromWorker, SearchRequest};
 use crate::browser;
 use crate::device::Devices;
 
+/// How long a search may run without letting a newer request be heard.
+const YIELD_EVERY_MS: f64 = 25.0;
+
+/// How often a running search sends its front to the page (which draws it).
+const FRONT_EVERY_MS: f64 = 40.0;
+
 #[derive(Default)]
 pub struct Sessions {
     /// The request being served; older ones stop at their next generation.
@@ -68,39 +74,65 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
     let mut search = Search::new(&space, &request.config, warm).map_err(|e| e.to_string())?;
     let of = request.config.nsga2.generations + 1;
     let (mut first, mut hypervolumes, mut scored, mut cached) = (None, Vec::new(), 0, 0);
+    let mut predict_ms = 0.0;
+    let mut yielded = started;
+    let mut front_posted = f64::NEG_INFINITY;
     while let Some(archs) = search.ask() {
-        let archs = archs.to_vec();
-        let missing = cached_of(sessions, |cache| cache.missing(&space, &archs));
+        let asked = archs.len();
+        let lookup = cached_of(sessions, |cache| cache.lookup(&space, archs));
+        let missing = &lookup.missing;
+        let predicting = browser::now_ms();
         let scores = if missing.is_empty() {
             Vec::new()
+        } else if backend.kind == "webgpu" {
+            // One batch shape for the whole search: the GPU compiles (and autotunes) its kernels
+            // per shape, so generations of varying size would each pay for that again.
+            let size = missing.len().max(request.config.nsga2.population);
+            let mut batch = missing.to_vec();
+            batch.resize(size, missing[0].clone());
+            let mut scores = predictor.predict_async(&batch).await.map_err(|e| e.to_string())?;
+            scores.truncate(missing.len());
+            scores
         } else {
-            predictor.predict_async(&missing).await.map_err(|e| e.to_string())?
+            predictor.predict_async(missing).await.map_err(|e| e.to_string())?
         };
-        // Hear a newer request before going on.
-        browser::yield_now().await;
+        predict_ms += browser::now_ms() - predicting;
+        // Hear a newer request before going on (every few generations: a yield costs a task).
+        if browser::now_ms() - yielded > YIELD_EVERY_MS {
+            browser::yield_now().await;
+            yielded = browser::now_ms();
+        }
         if !sessions.is_current(id) {
             return Ok(());
         }
-        let all = cached_of(sessions, |cache| {
-            cache.insert(&space, &missing, &scores);
-            cache.scores(&space, &archs).expect("every arch was just scored")
-        });
-        scored += missing.len();
-        cached += archs.len() - missing.len();
+        let fresh = missing.len();
+        let all = cached_of(sessions, |cache| cache.complete(lookup, &scores))
+            .ok_or("the predictor did not answer every arch")?;
+        scored += fresh;
+        cached += asked - fresh;
         let generation = search.tell(all).map_err(|e| e.to_string())?;
         if let Some(loaded) = sessions.loaded.borrow_mut().as_mut() {
             loaded.last_population = search.population();
         }
         hypervolumes.push(generation.hypervolume);
-        first.get_or_insert_with(|| generation.front.clone());
+        // The front as it stands, for the page to draw: the first one always, then at most every
+        // few milliseconds (building it costs more than a generation's search step).
+        let front = (generation.index == 0 || browser::now_ms() - front_posted > FRONT_EVERY_MS)
+            .then(|| search.front());
+        if let Some(front) = &front {
+            front_posted = browser::now_ms();
+            first.get_or_insert_with(|| front.clone());
+        }
         browser::post(&FromWorker::Generation {
             id,
             generation,
+            front,
             of,
-            scored: missing.len(),
+            scored: fresh,
             elapsed_ms: browser::now_ms() - started,
         });
     }
+    let generations = hypervolumes.len();
     browser::post(&FromWorker::Done {
         id,
         first: first.unwrap_or_default(),
@@ -109,7 +141,10 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
         scored,
         cached,
         warm_started,
+        converged: search.converged(),
+        generations,
         ready_ms,
+        predict_ms,
         elapsed_ms: browser::now_ms() - started,
     });
     Ok(())

@@ -29,7 +29,14 @@ pub struct SearchConfig {
     pub max_macs: Option<u64>,
     /// Also minimise MACs, as a third objective.
     pub macs_objective: bool,
+    /// Stop before `generations` once the front's hypervolume has not grown by more than
+    /// [`PATIENCE_TOLERANCE`] (relative) for this many generations; `None` runs them all.
+    pub patience: Option<usize>,
 }
+
+/// The relative hypervolume gain below which a generation counts as no progress (see
+/// [`SearchConfig::patience`]).
+pub const PATIENCE_TOLERANCE: f64 = 1e-4;
 
 /// One arch found by the search, with its cost and scores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,14 +81,11 @@ fn candidate(space: &Space, individual: &Individual) -> Candidate {
     }
 }
 
-/// One generation of a [`Search`], as it is told.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One generation of a [`Search`], as it is told ([`Search::front`] gives its front).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Generation {
     /// 0 for the initial population.
     pub index: usize,
-    /// The population's Pareto front, each active arch once (within budget whenever anything
-    /// found is), sorted by predicted accuracy.
-    pub front: Vec<Candidate>,
     /// Area the front's members within budget dominate in (accuracy, robustness), from (0, 0)
     /// (with MACs as a third objective, of the front's projection on those two).
     pub hypervolume: f64,
@@ -96,6 +100,9 @@ pub struct Search {
     nsga2: Nsga2,
     /// The archs of the genomes asked for.
     asked: Option<Vec<Arch>>,
+    /// The best hypervolume so far and the generation that last raised it by the tolerance.
+    best: (f64, usize),
+    converged: bool,
 }
 
 impl Search {
@@ -116,8 +123,14 @@ impl Search {
             });
         }
         let nsga2 = Nsga2::warm_started(&config.nsga2, space.genome_cardinalities(), warm_start)?;
-        let mut search =
-            Search { space: space.clone(), config: config.clone(), nsga2, asked: None };
+        let mut search = Search {
+            space: space.clone(),
+            config: config.clone(),
+            nsga2,
+            asked: None,
+            best: (0.0, 0),
+            converged: false,
+        };
         search.decode_asked();
         Ok(search)
     }
@@ -154,22 +167,37 @@ impl Search {
                 Evaluation { objectives, violation: excess as f64 / 1e6 }
             })
             .collect();
-        self.nsga2.tell(evaluations)?;
-        self.decode_asked();
-        let front = self.front();
-        let within: Vec<[f64; 2]> = front
+        let population = self.nsga2.tell(evaluations)?;
+        // The front's members within budget (no violation); duplicates add no area.
+        let within: Vec<[f64; 2]> = population
             .iter()
-            .filter(|c| self.config.max_macs.is_none_or(|budget| c.macs <= budget))
-            .map(|c| [c.pred_acc, c.pred_rob])
+            .filter(|i| i.rank == 0 && i.violation == 0.0)
+            .map(|i| [i.objectives[0], i.objectives[1]])
             .collect();
-        Ok(Generation {
-            index: self.nsga2.generation() - 1,
-            hypervolume: hypervolume_2d(&within, [0.0, 0.0]),
-            front,
-        })
+        self.decode_asked();
+        let index = self.nsga2.generation() - 1;
+        let hypervolume = hypervolume_2d(&within, [0.0, 0.0]);
+        if hypervolume > self.best.0 * (1.0 + PATIENCE_TOLERANCE) {
+            self.best = (hypervolume, index);
+        }
+        if let Some(patience) = self.config.patience
+            && index - self.best.1 >= patience
+            && self.asked.is_some()
+        {
+            self.converged = true;
+            self.asked = None;
+        }
+        Ok(Generation { index, hypervolume })
     }
 
-    /// The current population's front, each active arch once.
+    /// Whether the search stopped early, its front no longer improving (see
+    /// [`SearchConfig::patience`]).
+    pub fn converged(&self) -> bool {
+        self.converged
+    }
+
+    /// The current population's front, each active arch once (within budget whenever anything
+    /// found is), sorted by predicted accuracy.
     pub fn front(&self) -> Vec<Candidate> {
         let front = self.nsga2.front().iter().map(|i| candidate(&self.space, i)).collect();
         distinct_archs(&self.space, front)
@@ -203,30 +231,37 @@ fn key(space: &Space, arch: &Arch) -> Vec<u32> {
     space.encode(arch).expect("archs of the space encode").iter().map(|v| v.to_bits()).collect()
 }
 
+/// A batch of archs looked up in a [`ScoreCache`]: which of them still need a score.
+#[derive(Debug)]
+pub struct Lookup {
+    keys: Vec<Vec<u32>>,
+    missing_keys: Vec<Vec<u32>>,
+    /// The archs not cached, each active arch once, in order.
+    pub missing: Vec<Arch>,
+}
+
 impl ScoreCache {
-    /// The archs among `archs` not scored yet, each active arch once, in order.
-    pub fn missing(&self, space: &Space, archs: &[Arch]) -> Vec<Arch> {
+    /// Looks `archs` up (each encoded once).
+    pub fn lookup(&self, space: &Space, archs: &[Arch]) -> Lookup {
+        let keys: Vec<Vec<u32>> = archs.iter().map(|a| key(space, a)).collect();
         let mut seen = BTreeSet::new();
-        archs
+        let (missing_keys, missing) = archs
             .iter()
-            .filter(|a| {
-                let key = key(space, a);
-                !self.scores.contains_key(&key) && seen.insert(key)
-            })
-            .cloned()
-            .collect()
+            .zip(&keys)
+            .filter(|(_, k)| !self.scores.contains_key(*k) && seen.insert(*k))
+            .map(|(a, k)| (k.clone(), a.clone()))
+            .unzip();
+        Lookup { keys, missing_keys, missing }
     }
 
-    /// Records the scores of `archs`, in order.
-    pub fn insert(&mut self, space: &Space, archs: &[Arch], scores: &[[f64; 2]]) {
-        for (arch, score) in archs.iter().zip(scores) {
-            self.scores.insert(key(space, arch), *score);
+    /// Records the scores of the lookup's missing archs (in order) and returns the scores of
+    /// every arch looked up; `None` if `scores` does not answer every missing arch.
+    pub fn complete(&mut self, lookup: Lookup, scores: &[[f64; 2]]) -> Option<Vec<[f64; 2]>> {
+        if scores.len() != lookup.missing_keys.len() {
+            return None;
         }
-    }
-
-    /// The scores of `archs`, every one of which is cached; `None` if one is not.
-    pub fn scores(&self, space: &Space, archs: &[Arch]) -> Option<Vec<[f64; 2]>> {
-        archs.iter().map(|a| self.scores.get(&key(space, a)).copied()).collect()
+        self.scores.extend(lookup.missing_keys.into_iter().zip(scores.iter().copied()));
+        lookup.keys.iter().map(|k| self.scores.get(k).copied()).collect()
     }
 
     /// How many active archs are cached.
@@ -245,12 +280,10 @@ impl ScoreCache {
         archs: &[Arch],
         scorer: &mut S,
     ) -> Vec<[f64; 2]> {
-        let missing = self.missing(space, archs);
-        if !missing.is_empty() {
-            let scores = scorer.score(&missing);
-            self.insert(space, &missing, &scores);
-        }
-        self.scores(space, archs).expect("every arch was just scored")
+        let lookup = self.lookup(space, archs);
+        let scores =
+            if lookup.missing.is_empty() { Vec::new() } else { scorer.score(&lookup.missing) };
+        self.complete(lookup, &scores).expect("the scorer answers every arch")
     }
 }
 
@@ -307,6 +340,7 @@ mod tests {
             nsga2: Nsga2Config { population: 30, generations: 15, seed, ..Nsga2Config::default() },
             max_macs: Some(max_mmacs * 1_000_000),
             macs_objective: false,
+            patience: None,
         }
     }
 
@@ -414,24 +448,27 @@ mod tests {
         let mut stepwise = Search::new(&space, &config, Vec::new()).unwrap();
         let mut scorer = Recording(Analytic(&space, 0), Vec::new());
         let mut cache = ScoreCache::default();
-        let mut generations = Vec::new();
+        let (mut generations, mut fronts) = (Vec::new(), Vec::new());
         while let Some(archs) = stepwise.ask() {
-            let archs = archs.to_vec();
-            let missing = cache.missing(&space, &archs);
-            let scores = std::future::ready(scorer.score(&missing));
+            let lookup = cache.lookup(&space, archs);
+            let scores = std::future::ready(scorer.score(&lookup.missing));
             let scores = ready_now(scores);
-            cache.insert(&space, &missing, &scores);
-            generations.push(stepwise.tell(cache.scores(&space, &archs).unwrap()).unwrap());
+            generations.push(stepwise.tell(cache.complete(lookup, &scores).unwrap()).unwrap());
+            fronts.push(stepwise.front());
         }
-        let last = generations.last().unwrap().clone();
+        let last = *generations.last().unwrap();
         let result = stepwise.finish();
         assert_eq!(result, whole);
         assert_eq!(generations.len(), 16);
-        assert_eq!(last.front, whole.front);
-        for (i, generation) in generations.iter().enumerate() {
+        assert_eq!(fronts.last().unwrap(), &whole.front);
+        for (i, (generation, front)) in generations.iter().zip(&fronts).enumerate() {
             assert_eq!(generation.index, i);
-            let points: Vec<[f64; 2]> =
-                generation.front.iter().map(|c| [c.pred_acc, c.pred_rob]).collect();
+            // The hypervolume is the front's, its members within budget.
+            let points: Vec<[f64; 2]> = front
+                .iter()
+                .filter(|c| c.macs <= 8_000_000)
+                .map(|c| [c.pred_acc, c.pred_rob])
+                .collect();
             assert!((generation.hypervolume - hypervolume_2d(&points, [0.0, 0.0])).abs() < 1e-12);
         }
         // The search improves on its random start (crowding may trim a front, so not every
@@ -473,7 +510,7 @@ mod tests {
         let warm = Search::new(&space, &config(6, 2), population.clone()).unwrap();
         let asked: Vec<Arch> = warm.ask().unwrap().to_vec();
         assert_eq!(asked, population.iter().map(|g| space.decode(g)).collect::<Vec<_>>());
-        assert!(cache.missing(&space, &asked).is_empty());
+        assert!(cache.lookup(&space, &asked).missing.is_empty());
         // Invalid and repeated seeds are dropped and the rest is drawn at random.
         let mut seeds = vec![population[0].clone(), population[0].clone(), vec![99; 3]];
         seeds.push(population[1].clone());
@@ -487,6 +524,39 @@ mod tests {
         let plain: Vec<Arch> =
             plain.unwrap().ask().unwrap().iter().map(|g| space.decode(g)).collect();
         assert_eq!(cold.ask().unwrap(), plain.as_slice());
+    }
+
+    #[test]
+    fn patience_stops_a_search_whose_front_no_longer_improves() {
+        let space = preset("mbv3-mini").unwrap();
+        let long = SearchConfig {
+            nsga2: Nsga2Config { population: 30, generations: 200, seed: 4, ..Default::default() },
+            ..config(8, 4)
+        };
+        let run = |config: &SearchConfig| {
+            let mut search = Search::new(&space, config, Vec::new()).unwrap();
+            let mut cache = ScoreCache::default();
+            let mut scorer = Analytic(&space, 0);
+            let mut hypervolumes = Vec::new();
+            while let Some(archs) = search.ask() {
+                let archs = archs.to_vec();
+                let scores = cache.score(&space, &archs, &mut scorer);
+                hypervolumes.push(search.tell(scores).unwrap().hypervolume);
+            }
+            (search.converged(), hypervolumes)
+        };
+        let (converged, all) = run(&long);
+        assert!(!converged);
+        assert_eq!(all.len(), 201);
+        let (converged, stopped) = run(&SearchConfig { patience: Some(10), ..long.clone() });
+        assert!(converged);
+        assert!(stopped.len() < 201, "the analytic front settles well before 200 generations");
+        // The same run up to where it stopped, and the last 10 generations gained nothing.
+        assert_eq!(stopped, all[..stopped.len()]);
+        let n = stopped.len();
+        let before = stopped[n - 11];
+        assert!(stopped[n - 10..].iter().all(|h| *h <= before * (1.0 + PATIENCE_TOLERANCE)));
+        assert!(stopped[..n - 10].iter().any(|h| *h > stopped[0]), "it did improve first");
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub enum FromWorker {
     Generation {
         id: u64,
         generation: crate::search::Generation,
+        /// Its front, sent for the first generation and then every few dozen milliseconds.
+        front: Option<Vec<Candidate>>,
         /// Generations of the run, the initial population included.
         of: usize,
         /// Archs the predictor scored for this generation (the rest came from the cache).
@@ -76,9 +78,16 @@ pub enum FromWorker {
         scored: usize,
         cached: usize,
         warm_started: bool,
+        /// Whether it stopped before its last generation, its front no longer improving
+        /// (`SearchConfig::patience`), and how many generations it ran (the initial one
+        /// included).
+        converged: bool,
+        generations: usize,
         /// Milliseconds from the request's arrival until the predictor was ready (the device
         /// brought up, the weights downloaded and loaded; ≈ 0 once they are), and until the end.
         ready_ms: f64,
+        /// Milliseconds of the search spent in the predictor (with its read-backs).
+        predict_ms: f64,
         elapsed_ms: f64,
     },
     Failed {

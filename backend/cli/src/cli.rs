@@ -75,6 +75,10 @@ pub enum Command {
         /// Also minimise MACs (a third objective).
         #[arg(long)]
         macs_objective: bool,
+        /// Stop early once the front's hypervolume has not grown (by 0.01 %) for this many
+        /// generations.
+        #[arg(long)]
+        patience: Option<usize>,
         #[arg(long, default_value_t)]
         device: DeviceChoice,
         /// One JSON line per front member: arch, macs, pred_acc, pred_rob.
@@ -440,7 +444,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Search { predictor, max_mmacs, pop, gens, seed, macs_objective, device, json } => {
+        Command::Search {
+            predictor,
+            max_mmacs,
+            pop,
+            gens,
+            seed,
+            macs_objective,
+            patience,
+            device,
+            json,
+        } => {
             let bytes = std::fs::read(&predictor)
                 .with_context(|| format!("cannot read {}", predictor.display()))?;
             let mut scorer = Predictor::from_bytes(bytes, &device.device()?)
@@ -460,6 +474,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 max_macs: max_mmacs.map(|m| (m * 1e6) as u64),
                 macs_objective,
+                patience,
             };
             let space = scorer.space.clone();
             let result = search(&space, &mut scorer, &config)?;

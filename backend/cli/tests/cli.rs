@@ -242,10 +242,25 @@ fn attack_selftest_reports_every_attack_at_every_epsilon() {
 
 #[test]
 fn bench_reports_every_throughput_with_its_settings() {
+    for space in ["resnet-mini", "mbv3-mini"] {
+        bench_reports_on(space);
+    }
+    // Counts of zero are named, not a panic.
+    for (flag, message) in [
+        ("--batch", "--batch must be at least 1"),
+        ("--steps", "--steps must be at least 1"),
+        ("--student-images", "--student-images must be at least 1"),
+    ] {
+        let stderr = failure(&["bench", "--space", "resnet-mini", flag, "0"]);
+        assert!(stderr.contains(message), "{stderr}");
+    }
+}
+
+fn bench_reports_on(space: &str) {
     let args = [
         "bench",
         "--space",
-        "resnet-mini",
+        space,
         "--batch",
         "4",
         "--steps",
@@ -263,7 +278,19 @@ fn bench_reports_every_throughput_with_its_settings() {
         assert!(value > 0.0 && value.is_finite(), "{key} = {value}");
     }
     assert_eq!(json["settings"]["student_images"], 8);
-    assert_eq!(json["space"], "resnet-mini");
+    assert_eq!(json["space"], space);
+    // Cores busy: positive, and no more than the machine has.
+    let cores = std::thread::available_parallelism().unwrap().get() as f64;
+    let busy = |v: &Value| v.as_f64().unwrap_or_else(|| panic!("no utilisation: {json}"));
+    let by_measurement = &json["cpu_utilisation_by_measurement"];
+    for value in ["trades_step", "rslad_step", "pgd20_eval", "student_eval"]
+        .map(|k| busy(&by_measurement[k]))
+        .into_iter()
+        .chain([busy(&json["cpu_utilisation"])])
+    {
+        // A little over the core count: CPU time is sampled, not exact.
+        assert!(value > 0.0 && value <= cores * 1.1, "{value} cores busy: {json}");
+    }
 }
 
 #[test]

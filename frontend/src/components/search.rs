@@ -29,6 +29,10 @@ use crate::components::line_chart::{Line, LineChart};
 use crate::search_worker;
 use crate::url_state::{query, query_setter};
 
+/// A warm-started search (a slider release) stops once its front's hypervolume has not grown for
+/// this many generations: it starts near the answer, and the slider should answer at once.
+const SLIDER_PATIENCE: usize = 10;
+
 /// The colours of the first generation's front and of the current one.
 const FIRST: &str = "#9aa5b1";
 const FRONT: &str = "#c0182a";
@@ -54,8 +58,12 @@ struct Finished {
     scored: usize,
     cached: usize,
     warm_started: bool,
+    /// Stopped early at `generations` (its front no longer improving).
+    converged: bool,
+    generations: usize,
     /// In the worker: until the predictor was ready, and in all.
     ready_ms: f64,
+    predict_ms: f64,
     worker_ms: f64,
     /// From the request (the slider's release) to the front on the page.
     page_ms: f64,
@@ -199,16 +207,19 @@ pub fn SearchTab(
             FromWorker::Backend { backend, .. } => {
                 shown.try_update(|s| s.backend = Some(backend));
             }
-            FromWorker::Generation { generation, of, .. } => {
+            FromWorker::Generation { generation, front, of, .. } => {
                 // Draw at most every 40 ms: the cloud redraws every point each time.
                 let first = generation.index == 0;
                 let due = now_ms() - last_drawn.get() > 40.0;
                 shown.try_update_untracked(|s| {
                     s.hypervolumes.push(generation.hypervolume);
+                    let front = front.unwrap_or_else(|| {
+                        s.generation.take().map(|(_, _, front)| front).unwrap_or_default()
+                    });
                     if first {
-                        s.first = generation.front.clone();
+                        s.first = front.clone();
                     }
-                    s.generation = Some((generation.index, of, generation.front));
+                    s.generation = Some((generation.index, of, front));
                 });
                 if due || first {
                     last_drawn.set(now_ms());
@@ -222,7 +233,10 @@ pub fn SearchTab(
                 scored,
                 cached,
                 warm_started,
+                converged,
+                generations,
                 ready_ms,
+                predict_ms,
                 elapsed_ms,
                 ..
             } => {
@@ -236,7 +250,10 @@ pub fn SearchTab(
                         scored,
                         cached,
                         warm_started,
+                        converged,
+                        generations,
                         ready_ms,
+                        predict_ms,
                         worker_ms: elapsed_ms,
                         page_ms,
                     });
@@ -254,7 +271,7 @@ pub fn SearchTab(
     Effect::new(move |_| {
         let Some(p) = predictor.get() else { return };
         let Some(url) = p.download.clone() else { return };
-        let config = SearchConfig {
+        let mut config = SearchConfig {
             nsga2: Nsga2Config {
                 population: number(&pop.get(), 100),
                 generations: number(&gens.get(), 100),
@@ -263,11 +280,15 @@ pub fn SearchTab(
             },
             max_macs: Some((budget_mmacs.get() * 1e6).round() as u64),
             macs_objective: macs3.get() == "1",
+            patience: None,
         };
         let choice = if backend.get() == "cpu" { BackendChoice::Cpu } else { BackendChoice::Auto };
         let settings = (url.clone(), SearchConfig { max_macs: None, ..config.clone() }, choice);
         let warm_start = last_settings.with_value(|last| last.as_ref() == Some(&settings));
         last_settings.set_value(Some(settings));
+        if warm_start {
+            config.patience = Some(SLIDER_PATIENCE);
+        }
         next_id.update_value(|n| *n += 1);
         let request_id = next_id.get_value();
         shown.set(Shown { id: request_id, ..Shown::default() });
@@ -353,16 +374,24 @@ pub fn SearchTab(
         let text = match (&s.error, &s.done, &s.generation) {
             (Some(error), _, _) => error.clone(),
             (None, Some(done), _) => format!(
-                "a front of {} in {:.0} ms ({:.0} ms searching in the worker{}){}; {} archs scored, {} from the cache",
+                "a front of {} in {:.0} ms ({:.0} ms searching in the worker, {:.0} of them predicting{}){}; {} archs scored, {} from the cache",
                 plural(done.front.len(), "arch"),
                 done.page_ms,
                 done.worker_ms - done.ready_ms,
+                done.predict_ms,
                 if done.ready_ms >= 1.0 {
                     format!(", after {:.0} ms loading the predictor", done.ready_ms)
                 } else {
                     String::new()
                 },
-                if done.warm_started { ", warm-started from the last population" } else { "" },
+                match (done.warm_started, done.converged) {
+                    (true, true) => format!(
+                        ", warm-started from the last population, converged at generation {}",
+                        done.generations - 1
+                    ),
+                    (true, false) => ", warm-started from the last population".to_owned(),
+                    (false, _) => String::new(),
+                },
                 done.scored,
                 done.cached
             ),
@@ -381,6 +410,7 @@ pub fn SearchTab(
                 data-state=state data-request=s.id
                 data-search-ms=s.done.as_ref().map(|d| format!("{:.1}", d.worker_ms - d.ready_ms)).unwrap_or_default()
                 data-ready-ms=s.done.as_ref().map(|d| format!("{:.1}", d.ready_ms)).unwrap_or_default()
+                data-predict-ms=s.done.as_ref().map(|d| format!("{:.1}", d.predict_ms)).unwrap_or_default()
                 data-backend=s.backend.as_ref().map(|b| b.kind.clone()).unwrap_or_default()
                 data-ms=s.done.as_ref().map(|d| format!("{:.1}", d.page_ms)).unwrap_or_default()>
                 {device.map(|d| format!("predictor on {d} · "))}{text}

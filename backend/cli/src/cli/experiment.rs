@@ -91,7 +91,8 @@ pub struct BenchArgs {
     pub calibration_images: usize,
     #[arg(long, default_value_t)]
     pub device: DeviceChoice,
-    /// trades_step_img_s, rslad_step_img_s, pgd20_eval_img_s, student_eval_seconds.
+    /// trades_step_img_s, rslad_step_img_s, pgd20_eval_img_s, student_eval_seconds,
+    /// cpu_utilisation (cores busy), cpu_utilisation_by_measurement.
     #[arg(long)]
     pub json: bool,
 }
@@ -216,17 +217,19 @@ pub fn bench_command(args: BenchArgs) -> anyhow::Result<()> {
     let device = args.device.device()?;
     let config = BenchConfig {
         batch: args.batch,
-        steps: args.steps.max(1),
-        student_images: args.student_images.max(1),
-        calibration_images: args.calibration_images.max(1),
+        steps: args.steps,
+        student_images: args.student_images,
+        calibration_images: args.calibration_images,
     };
-    let report = bench(&space, &config, &device);
+    let report = bench(&space, &config, &device)
+        .map_err(|e| anyhow::anyhow!("--{}", e.to_string().replace('_', "-")))?;
     if args.json {
         println!("{}", serde_json::to_string(&report).context("serialising the report")?);
     } else {
         println!(
             "{} ({}), batch {}: TRADES step {:.1} img/s, RSLAD step {:.1} img/s, PGD-20 eval {:.1} img/s, \
-             one student ({} calibration + {} test images, clean + PGD-20) {:.1} s",
+             one student ({} calibration + {} test images, clean + PGD-20) {:.1} s; \
+             {:.2} cores busy",
             report.space,
             report.device,
             config.batch,
@@ -235,7 +238,8 @@ pub fn bench_command(args: BenchArgs) -> anyhow::Result<()> {
             report.pgd20_eval_img_s,
             config.calibration_images,
             config.student_images,
-            report.student_eval_seconds
+            report.student_eval_seconds,
+            report.cpu_utilisation
         );
     }
     Ok(())

@@ -19,7 +19,7 @@ use crate::objective::{
     Batch, Nets, Objective, ObjectiveConfig, Progress, RsladConfig, TradesConfig,
 };
 
-/// The settings of a bench.
+/// The settings of a bench; every count at least 1 ([`BenchConfig::validate`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchConfig {
     pub batch: usize,
@@ -28,6 +28,29 @@ pub struct BenchConfig {
     /// Test images of the student evaluation.
     pub student_images: usize,
     pub calibration_images: usize,
+}
+
+/// A bench setting that cannot be measured.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{name} must be at least 1, got 0")]
+pub struct BenchConfigError {
+    pub name: &'static str,
+}
+
+impl BenchConfig {
+    pub fn validate(&self) -> Result<(), BenchConfigError> {
+        for (name, value) in [
+            ("batch", self.batch),
+            ("steps", self.steps),
+            ("student_images", self.student_images),
+            ("calibration_images", self.calibration_images),
+        ] {
+            if value == 0 {
+                return Err(BenchConfigError { name });
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -40,10 +63,40 @@ pub struct BenchReport {
     pub pgd20_eval_img_s: f64,
     /// Calibration + clean + PGD-20 on `student_images` test images.
     pub student_eval_seconds: f64,
+    /// CPU time of the process over wall time: how many cores were busy on average, over the
+    /// whole bench and per timed measurement.
+    pub cpu_utilisation: f64,
+    pub cpu_utilisation_by_measurement: CpuUtilisation,
 }
 
-fn images_per_second(images: usize, started: Instant) -> f64 {
-    images as f64 / started.elapsed().as_secs_f64()
+/// Cores busy on average during each timed measurement.
+#[derive(Debug, Serialize)]
+pub struct CpuUtilisation {
+    pub trades_step: f64,
+    pub rslad_step: f64,
+    pub pgd20_eval: f64,
+    pub student_eval: f64,
+}
+
+/// Wall time and the process's CPU time since it started.
+struct Timer {
+    wall: Instant,
+    cpu: cpu_time::ProcessTime,
+}
+
+impl Timer {
+    fn start() -> Timer {
+        Timer { wall: Instant::now(), cpu: cpu_time::ProcessTime::now() }
+    }
+
+    fn seconds(&self) -> f64 {
+        self.wall.elapsed().as_secs_f64()
+    }
+
+    /// Cores busy on average since the start.
+    fn utilisation(&self) -> f64 {
+        self.cpu.elapsed().as_secs_f64() / self.seconds()
+    }
 }
 
 /// Times one objective's full step (attack, loss, backward, SGD update) on the largest arch;
@@ -55,7 +108,7 @@ fn step_throughput(
     x: &Tensor<4>,
     y: &Tensor<1, Int>,
     steps: usize,
-) -> (Network, f64) {
+) -> (Network, Measured) {
     let subnet = teacher.subnet(&teacher.space.largest_arch()).expect("largest arch");
     let teacher_network = teacher.network.valid();
     let mut optimizer = burn::optim::SgdConfig::new().init();
@@ -77,15 +130,33 @@ fn step_throughput(
     };
     network = run(network);
     x.device().sync().ok();
-    let started = Instant::now();
+    let timer = Timer::start();
     for _ in 0..steps {
         network = run(network);
     }
     x.device().sync().ok();
-    (network, images_per_second(steps * x.dims()[0], started))
+    (network, Measured::of(steps * x.dims()[0], &timer))
 }
 
-pub fn bench(space: &Space, config: &BenchConfig, device: &Device) -> BenchReport {
+/// Images per second and cores busy during one measurement.
+struct Measured {
+    img_s: f64,
+    utilisation: f64,
+}
+
+impl Measured {
+    fn of(images: usize, timer: &Timer) -> Measured {
+        Measured { img_s: images as f64 / timer.seconds(), utilisation: timer.utilisation() }
+    }
+}
+
+pub fn bench(
+    space: &Space,
+    config: &BenchConfig,
+    device: &Device,
+) -> Result<BenchReport, BenchConfigError> {
+    config.validate()?;
+    let whole = Timer::start();
     let trainer = device.clone().autodiff();
     trainer.seed(0);
     let set: Arc<ImageSet> = Arc::new(synthetic::generate(&SyntheticConfig {
@@ -121,13 +192,13 @@ pub fn bench(space: &Space, config: &BenchConfig, device: &Device) -> BenchRepor
     let (xe, ye) = batch.tensors(device);
     let pgd20 = [Attack::Pgd(PgdConfig::default())];
     evaluate(&student, &subnet, [(xe.clone(), ye.clone())], &pgd20, 0);
-    let started = Instant::now();
+    let timer = Timer::start();
     for _ in 0..config.steps {
         evaluate(&student, &subnet, [(xe.clone(), ye.clone())], &pgd20, 0);
     }
-    let pgd20_eval = images_per_second(config.steps * config.batch, started);
+    let pgd20_eval = Measured::of(config.steps * config.batch, &timer);
 
-    let started = Instant::now();
+    let timer = Timer::start();
     let frozen =
         Supernet { space: space.clone(), config: teacher.config.clone(), network: student.valid() };
     let calibration = calibration_subset(&set, config.calibration_images, 200, CALIBRATION_SEED)
@@ -138,15 +209,23 @@ pub fn bench(space: &Space, config: &BenchConfig, device: &Device) -> BenchRepor
         .map(|b| b.tensors(device))
         .collect();
     evaluate(&frozen.network, &subnet, test, &pgd20, 0);
-    let student_eval_seconds = started.elapsed().as_secs_f64();
+    let student_eval_seconds = timer.seconds();
+    let student_utilisation = timer.utilisation();
 
-    BenchReport {
+    Ok(BenchReport {
         space: space.name().to_owned(),
         device: format!("{device:?}"),
         settings: config.clone(),
-        trades_step_img_s: trades,
-        rslad_step_img_s: rslad,
-        pgd20_eval_img_s: pgd20_eval,
+        trades_step_img_s: trades.img_s,
+        rslad_step_img_s: rslad.img_s,
+        pgd20_eval_img_s: pgd20_eval.img_s,
         student_eval_seconds,
-    }
+        cpu_utilisation: whole.utilisation(),
+        cpu_utilisation_by_measurement: CpuUtilisation {
+            trades_step: trades.utilisation,
+            rslad_step: rslad.utilisation,
+            pgd20_eval: pgd20_eval.utilisation,
+            student_eval: student_utilisation,
+        },
+    })
 }
