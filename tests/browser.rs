@@ -480,6 +480,20 @@ fn pareto_search_in_the_browser() {
         SearchQuery { pop: 30, gens: 20, seed: 3, budget_mmacs: at(0.5), macs_objective: true };
     let second = SearchQuery { budget_mmacs: at(0.3), ..query };
 
+    // A share link saved with the CPU path's view and a member selected (what the Share button
+    // saves: the URL's query).
+    let native = native_search(&weights, &query);
+    let member = serde_json::to_string(&native.front[0].arch).unwrap();
+    let mut view = serde_json::json!({ "tab": "search", "backend": "cpu", "member": member });
+    for pair in query.url().split('&') {
+        let (key, value) = pair.split_once('=').unwrap();
+        view[key] = Value::String(value.to_owned());
+    }
+    let body = serde_json::json!({ "view": view }).to_string();
+    let link = server.owner("POST", &format!("/api/experiments/{id}/shares"), Some(&body));
+    assert_eq!(link.status, 201, "{}", link.body);
+    let share_url = link.json()["url"].as_str().unwrap().to_owned();
+
     let shots = repo_root().join("target/browser-shots");
     std::fs::create_dir_all(&shots).unwrap();
     let args = [
@@ -487,11 +501,11 @@ fn pareto_search_in_the_browser() {
         &id.to_string(),
         &query.url(),
         &format!("{:.1}", second.budget_mmacs),
+        &share_url,
     ];
     let seen = drive("search.mjs", &server, &args);
     assert_eq!(seen["problems"], serde_json::json!([]), "the pages logged errors");
 
-    let native = native_search(&weights, &query);
     let first = &seen["cpu"]["first"];
     assert_eq!(first["state"], "done", "{first}");
     assert_eq!(first["backend"], "cpu", "{first}");
@@ -536,6 +550,13 @@ fn pareto_search_in_the_browser() {
         serde_json::from_str(member["query"]["member"].as_str().unwrap()).unwrap();
     let clicked: proard_shared::Arch = serde_json::from_value(member["arch"].clone()).unwrap();
     assert_eq!(named, clicked);
+
+    // The share link reopens the same front, read-only.
+    let shared = &seen["shared"];
+    assert_eq!(shared["run"]["state"], "done", "{shared}");
+    assert_eq!(archs(&candidates(&shared["run"]["front"])), archs(&expected), "{shared}");
+    assert_eq!(shared["member_panels"], 1, "the link's member is shown: {shared}");
+    assert_eq!(shared["verify_buttons"], 0, "a share link verifies nothing");
 
     // WebGPU through SwiftShader: the same search, a front within budget, the same hypervolume.
     let gpu = &seen["webgpu"]["run"];

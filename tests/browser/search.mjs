@@ -1,11 +1,13 @@
 // The Pareto search view: a search on the CPU path from a URL, a slider move (warm-started),
-// then the same search on WebGPU (SwiftShader), and what the page showed each time. Usage:
-//   node search.mjs LOGIN_URL SHOTS_DIR EXPERIMENT_ID QUERY SECOND_BUDGET
-// QUERY holds pop, gens, seed, budget and macs (`pop=30&gens=20&seed=3&budget=5.0&macs=1`).
+// the same search from a share link in a fresh browser, then on WebGPU (SwiftShader), and what
+// the page showed each time. Usage:
+//   node search.mjs LOGIN_URL SHOTS_DIR EXPERIMENT_ID QUERY SECOND_BUDGET SHARE_URL
+// QUERY holds pop, gens, seed, budget and macs (`pop=30&gens=20&seed=3&budget=5.0&macs=1`); the
+// share link was saved with the CPU path's view.
 import { withPage, WEBGPU } from "./chromium.mjs";
-import { open, release } from "./search_page.mjs";
+import { finished, open, release } from "./search_page.mjs";
 
-const [login, shots, id, query, secondBudget] = process.argv.slice(2);
+const [login, shots, id, query, secondBudget, shareUrl] = process.argv.slice(2);
 const origin = new URL(login).origin;
 
 const cpu = await withPage(async (page) => {
@@ -26,8 +28,21 @@ const cpu = await withPage(async (page) => {
   return { first, moved, member };
 });
 
+// Nobody logged in: the link's token reads the experiment and downloads the predictor.
+const shared = await withPage(async (page) => {
+  await page.setViewportSize({ width: 1400, height: 1100 });
+  await page.goto(shareUrl);
+  const run = await finished(page, 0, shots);
+  await page.screenshot({ path: `${shots}/share-search.png`, fullPage: true });
+  return {
+    run,
+    member_panels: await page.locator("#search-member").count(),
+    verify_buttons: await page.locator("button.verify-member").count(),
+  };
+});
+
 const webgpu = await withPage(async (page) => {
   return { run: await open(page, login, `${origin}/experiments/${id}?tab=search&${query}`, shots) };
 }, WEBGPU);
 
-console.log(JSON.stringify({ cpu, webgpu, problems: [...cpu.problems, ...webgpu.problems] }));
+console.log(JSON.stringify({ cpu, shared, webgpu, problems: [...cpu.problems, ...shared.problems, ...webgpu.problems] }));
