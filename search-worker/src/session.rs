@@ -74,14 +74,16 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
     let mut search = Search::new(&space, &request.config, warm).map_err(|e| e.to_string())?;
     let of = request.config.nsga2.generations + 1;
     let (mut first, mut hypervolumes, mut scored, mut cached) = (None, Vec::new(), 0, 0);
-    let mut predict_ms = 0.0;
+    let (mut predict_ms, mut bookkeeping_ms) = (0.0, 0.0);
     let mut yielded = started;
     let mut front_posted = f64::NEG_INFINITY;
     while let Some(archs) = search.ask() {
         let asked = archs.len();
+        let looking_up = browser::now_ms();
         let lookup = cached_of(sessions, |cache| cache.lookup(&space, archs));
         let missing = &lookup.missing;
         let predicting = browser::now_ms();
+        bookkeeping_ms += predicting - looking_up;
         let scores = if missing.is_empty() {
             Vec::new()
         } else if backend.kind == "webgpu" {
@@ -106,6 +108,7 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
             return Ok(());
         }
         let fresh = missing.len();
+        let telling = browser::now_ms();
         let all = cached_of(sessions, |cache| cache.complete(lookup, &scores))
             .ok_or("the predictor did not answer every arch")?;
         scored += fresh;
@@ -123,6 +126,7 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
             front_posted = browser::now_ms();
             first.get_or_insert_with(|| front.clone());
         }
+        bookkeeping_ms += browser::now_ms() - telling;
         browser::post(&FromWorker::Generation {
             id,
             generation,
@@ -145,6 +149,7 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
         generations,
         ready_ms,
         predict_ms,
+        bookkeeping_ms,
         elapsed_ms: browser::now_ms() - started,
     });
     Ok(())

@@ -38,11 +38,30 @@ impl Space {
 
     /// The one-hot encoding of a valid arch.
     pub fn encode(&self, arch: &Arch) -> Result<Vec<f32>, ArchError> {
+        let mut out = vec![0.0; self.encoding_dim()];
+        self.hot_slots(arch, |slot| out[slot] = 1.0)?;
+        Ok(out)
+    }
+
+    /// [`Space::encode`] as bits, 64 slots a word: the active arch as a compact key (the search
+    /// looks up every arch it meets by it).
+    pub fn encode_bits(&self, arch: &Arch) -> Result<Vec<u64>, ArchError> {
+        let mut words = vec![0; self.encoding_dim().div_ceil(64)];
+        self.hot_slots(arch, |slot| words[slot / 64] |= 1 << (slot % 64))?;
+        Ok(words)
+    }
+
+    /// Calls `hot` with every slot the encoding of a valid arch sets, in order.
+    fn hot_slots(&self, arch: &Arch, mut hot: impl FnMut(usize)) -> Result<(), ArchError> {
         arch.validate(self)?;
-        let mut out = Vec::with_capacity(self.encoding_dim());
-        // Appends a one-hot group of `n` slots, with `hot` set if the group is active.
-        let mut group = |n: usize, hot: Option<usize>| {
-            out.extend((0..n).map(|i| if Some(i) == hot { 1.0 } else { 0.0 }));
+        // The first slot of the next group.
+        let mut next = 0;
+        // A one-hot group of `n` slots, with `choice` set if the group is active.
+        let mut group = |n: usize, choice: Option<usize>| {
+            if let Some(i) = choice {
+                hot(next + i);
+            }
+            next += n;
         };
         group(1, Some(0));
         match (self, arch) {
@@ -57,9 +76,9 @@ impl Space {
                     let active = (st.base_depth + a.d[1 + i]) as usize;
                     let offset = s.stage_offset(i);
                     for b in 0..s.stage_blocks(i) {
-                        let hot = (b < active)
+                        let choice = (b < active)
                             .then(|| float_choice_index(&st.expand_ratios, a.e[offset + b]));
-                        group(st.expand_ratios.len(), hot.flatten());
+                        group(st.expand_ratios.len(), choice.flatten());
                     }
                 }
             }
@@ -67,24 +86,24 @@ impl Space {
                 for (i, st) in s.stages.iter().enumerate() {
                     let offset = s.stage_offset(i);
                     for b in 0..s.stage_blocks(i) {
-                        let hot = (b < a.d[i] as usize)
+                        let choice = (b < a.d[i] as usize)
                             .then(|| st.kernel_sizes.iter().position(|k| *k == a.ks[offset + b]));
-                        group(st.kernel_sizes.len(), hot.flatten());
+                        group(st.kernel_sizes.len(), choice.flatten());
                     }
                 }
                 for (i, st) in s.stages.iter().enumerate() {
                     let offset = s.stage_offset(i);
                     for b in 0..s.stage_blocks(i) {
-                        let hot = (b < a.d[i] as usize)
+                        let choice = (b < a.d[i] as usize)
                             .then(|| float_choice_index(&st.expand_ratios, a.e[offset + b]));
-                        group(st.expand_ratios.len(), hot.flatten());
+                        group(st.expand_ratios.len(), choice.flatten());
                     }
                 }
             }
             _ => unreachable!("validate rejects a family mismatch"),
         }
-        debug_assert_eq!(out.len(), self.encoding_dim());
-        Ok(out)
+        debug_assert_eq!(next, self.encoding_dim());
+        Ok(())
     }
 }
 
@@ -144,6 +163,11 @@ mod tests {
                 _ => unreachable!(),
             };
             prop_assert_eq!(x.iter().filter(|v| **v == 1.0).count(), expected);
+            // The bits are the same slots.
+            let bits = space.encode_bits(&arch).unwrap();
+            let set = |slot: usize| bits[slot / 64] >> (slot % 64) & 1 == 1;
+            prop_assert!((0..x.len()).all(|slot| set(slot) == (x[slot] == 1.0)));
+            prop_assert!((x.len()..64 * bits.len()).all(|slot| !set(slot)));
         }
     }
 }

@@ -125,6 +125,10 @@ impl Mlp {
     }
 }
 
+/// The fewest archs worth a core of their own in [`Predictor::predict`].
+#[cfg(not(target_arch = "wasm32"))]
+const MIN_CPU_SHARE: usize = 32;
+
 /// A fitted predictor for one space.
 #[derive(Debug)]
 pub struct Predictor {
@@ -241,9 +245,28 @@ impl Predictor {
         Ok((predictor, report))
     }
 
-    /// Predicted (accuracy, robustness) of each arch, in one batch; refuses archs that are not
-    /// of this predictor's space.
+    /// Predicted (accuracy, robustness) of each arch; refuses archs that are not of this
+    /// predictor's space.
     pub fn predict(&self, archs: &[Arch]) -> Result<Vec<[f64; 2]>, ArchError> {
+        // On the CPU, flex runs a search generation's products (≈100 rows) on one core: each
+        // core takes a share of the batch instead.
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.device() == Device::flex() {
+            use rayon::prelude::*;
+            let share = archs.len().div_ceil(rayon::current_num_threads()).max(MIN_CPU_SHARE);
+            if share < archs.len() {
+                let shares: Vec<Vec<[f64; 2]>> = archs
+                    .par_chunks(share)
+                    .map(|part| self.predict_batch(part))
+                    .collect::<Result<_, _>>()?;
+                return Ok(shares.concat());
+            }
+        }
+        self.predict_batch(archs)
+    }
+
+    /// [`Predictor::predict`] in one batch.
+    fn predict_batch(&self, archs: &[Arch]) -> Result<Vec<[f64; 2]>, ArchError> {
         let device = self.device();
         let x = encodings(&self.space, &archs.iter().collect::<Vec<_>>(), &device)?;
         let values: Vec<f64> = self.mlp.forward(x).try_into_vec_as::<f64>().expect("float tensor");
@@ -401,6 +424,28 @@ mod tests {
         let err = predictor.predict(&[other]).unwrap_err().to_string();
         assert!(err.starts_with("ks: expected 9 values"), "{err}");
         assert!(Predictor::from_bytes(b"junk".to_vec(), &Device::flex()).is_err());
+    }
+
+    #[test]
+    fn a_batch_shared_among_the_cores_predicts_what_one_batch_does() {
+        let space = preset("mbv3-cifar").unwrap();
+        let config = PredictorConfig::new();
+        let device = Device::flex();
+        let predictor =
+            Predictor { mlp: Mlp::new(space.encoding_dim(), &config, &device), space, config };
+        let mut rng = seeded_rng(4);
+        let mut archs: Vec<Arch> =
+            (0..150).map(|_| predictor.space.sample_arch(&mut rng)).collect();
+        let shared = predictor.predict(&archs).unwrap();
+        let whole = predictor.predict_batch(&archs).unwrap();
+        assert_eq!(shared.len(), 150);
+        for (s, w) in shared.iter().zip(&whole) {
+            // Rows are independent; only the products' blocking may round differently.
+            assert!((s[0] - w[0]).abs() < 1e-6 && (s[1] - w[1]).abs() < 1e-6, "{s:?} vs {w:?}");
+        }
+        // A foreign arch in any share is refused.
+        archs[140] = preset("resnet-mini").unwrap().largest_arch();
+        assert!(predictor.predict(&archs).is_err());
     }
 
     #[test]

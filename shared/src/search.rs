@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use std::collections::{BTreeMap, BTreeSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::arch::Arch;
 use crate::genome::Genome;
@@ -63,21 +63,37 @@ pub enum SearchError {
 pub struct SearchResult {
     /// The final Pareto front (within budget whenever anything found is).
     pub front: Vec<Candidate>,
-    /// Every generation's population, generation 0 first (the studio animates them).
-    pub generations: Vec<Vec<Candidate>>,
+    /// Generations run, the initial population included.
+    pub generations: usize,
 }
 
 fn macs_of(space: &Space, arch: &Arch) -> u64 {
     space.subnet(arch).expect("decoded genomes are valid archs").cost().macs
 }
 
-fn candidate(space: &Space, individual: &Individual) -> Candidate {
-    let arch = space.decode(&individual.genome);
-    Candidate {
-        macs: macs_of(space, &arch),
-        arch,
-        pred_acc: individual.objectives[0],
-        pred_rob: individual.objectives[1],
+/// MACs of every genome a search met, each computed once: resolving a subnet and counting it
+/// is the dearest part of a generation's bookkeeping.
+#[derive(Default)]
+struct MacsMemo(FxHashMap<Genome, u64>);
+
+impl MacsMemo {
+    /// The MACs of `genome`, which decodes to `arch`.
+    fn of(&mut self, space: &Space, genome: &Genome, arch: &Arch) -> u64 {
+        if let Some(macs) = self.0.get(genome) {
+            return *macs;
+        }
+        let macs = space.subnet_of_valid(arch).cost().macs;
+        self.0.insert(genome.clone(), macs);
+        macs
+    }
+
+    fn candidate(&self, space: &Space, individual: &Individual) -> Candidate {
+        Candidate {
+            arch: space.decode(&individual.genome),
+            macs: self.0[&individual.genome],
+            pred_acc: individual.objectives[0],
+            pred_rob: individual.objectives[1],
+        }
     }
 }
 
@@ -100,6 +116,8 @@ pub struct Search {
     nsga2: Nsga2,
     /// The archs of the genomes asked for.
     asked: Option<Vec<Arch>>,
+    /// MACs of every genome asked for (every member of every population was asked for).
+    macs: MacsMemo,
     /// The best hypervolume so far and the generation that last raised it by the tolerance.
     best: (f64, usize),
     converged: bool,
@@ -128,6 +146,7 @@ impl Search {
             config: config.clone(),
             nsga2,
             asked: None,
+            macs: MacsMemo::default(),
             best: (0.0, 0),
             converged: false,
         };
@@ -136,8 +155,17 @@ impl Search {
     }
 
     fn decode_asked(&mut self) {
-        self.asked =
-            self.nsga2.ask().map(|genomes| genomes.iter().map(|g| self.space.decode(g)).collect());
+        let (space, macs) = (&self.space, &mut self.macs);
+        self.asked = self.nsga2.ask().map(|genomes| {
+            genomes
+                .iter()
+                .map(|genome| {
+                    let arch = space.decode(genome);
+                    macs.of(space, genome, &arch);
+                    arch
+                })
+                .collect()
+        });
     }
 
     /// The archs to score next (distinct genomes; empty once a small space is exhausted), or
@@ -154,11 +182,12 @@ impl Search {
                 Nsga2Error::EvaluationCount { expected: archs.len(), got: scores.len() }.into()
             );
         }
-        let evaluations = archs
+        let genomes = self.nsga2.ask().unwrap_or_default();
+        let evaluations = genomes
             .iter()
             .zip(scores)
-            .map(|(arch, [acc, rob])| {
-                let macs = macs_of(&self.space, arch);
+            .map(|(genome, [acc, rob])| {
+                let macs = self.macs.0[genome];
                 let mut objectives = vec![acc, rob];
                 if self.config.macs_objective {
                     objectives.push(-(macs as f64) / 1e6);
@@ -199,7 +228,8 @@ impl Search {
     /// The current population's front, each active arch once (within budget whenever anything
     /// found is), sorted by predicted accuracy.
     pub fn front(&self) -> Vec<Candidate> {
-        let front = self.nsga2.front().iter().map(|i| candidate(&self.space, i)).collect();
+        let front =
+            self.nsga2.front().iter().map(|i| self.macs.candidate(&self.space, i)).collect();
         distinct_archs(&self.space, front)
     }
 
@@ -208,15 +238,9 @@ impl Search {
         self.nsga2.population().iter().map(|i| i.genome.clone()).collect()
     }
 
-    /// Every population and the final front.
+    /// The final front.
     pub fn finish(self) -> SearchResult {
-        let space = &self.space;
-        let result = self.nsga2.finish();
-        let convert = |people: &[Individual]| people.iter().map(|i| candidate(space, i)).collect();
-        SearchResult {
-            front: distinct_archs(space, convert(&result.front)),
-            generations: result.generations.iter().map(|g| convert(g)).collect(),
-        }
+        SearchResult { front: self.front(), generations: self.nsga2.generation() }
     }
 }
 
@@ -224,18 +248,21 @@ impl Search {
 /// met in earlier generations, and a re-search after a budget change for most of the last one's.
 #[derive(Debug, Default)]
 pub struct ScoreCache {
-    scores: BTreeMap<Vec<u32>, [f64; 2]>,
+    scores: FxHashMap<Key, [f64; 2]>,
 }
 
-fn key(space: &Space, arch: &Arch) -> Vec<u32> {
-    space.encode(arch).expect("archs of the space encode").iter().map(|v| v.to_bits()).collect()
+/// An active arch: its encoding's bits ([`Space::encode_bits`]).
+type Key = Box<[u64]>;
+
+fn key(space: &Space, arch: &Arch) -> Key {
+    space.encode_bits(arch).expect("archs of the space encode").into_boxed_slice()
 }
 
 /// A batch of archs looked up in a [`ScoreCache`]: which of them still need a score.
 #[derive(Debug)]
 pub struct Lookup {
-    keys: Vec<Vec<u32>>,
-    missing_keys: Vec<Vec<u32>>,
+    keys: Vec<Key>,
+    missing_keys: Vec<Key>,
     /// The archs not cached, each active arch once, in order.
     pub missing: Vec<Arch>,
 }
@@ -243,8 +270,8 @@ pub struct Lookup {
 impl ScoreCache {
     /// Looks `archs` up (each encoded once).
     pub fn lookup(&self, space: &Space, archs: &[Arch]) -> Lookup {
-        let keys: Vec<Vec<u32>> = archs.iter().map(|a| key(space, a)).collect();
-        let mut seen = BTreeSet::new();
+        let keys: Vec<Key> = archs.iter().map(|a| key(space, a)).collect();
+        let mut seen = FxHashSet::default();
         let (missing_keys, missing) = archs
             .iter()
             .zip(&keys)
@@ -305,7 +332,7 @@ pub fn search<S: ArchScorer + ?Sized>(
 
 /// The first candidate of each active arch (encoding), in order.
 fn distinct_archs(space: &Space, candidates: Vec<Candidate>) -> Vec<Candidate> {
-    let mut seen = BTreeSet::new();
+    let mut seen = FxHashSet::default();
     candidates.into_iter().filter(|c| seen.insert(key(space, &c.arch))).collect()
 }
 
@@ -349,7 +376,7 @@ mod tests {
         let space = preset("mbv3-mini").unwrap();
         let mut scorer = Analytic(&space, 0);
         let result = search(&space, &mut scorer, &config(8, 3)).unwrap();
-        assert_eq!(result.generations.len(), 16);
+        assert_eq!(result.generations, 16);
         assert!((1..=16).contains(&scorer.1), "at most one scoring batch per generation");
         assert!(!result.front.is_empty());
         for member in &result.front {
@@ -475,7 +502,7 @@ mod tests {
         // generation needs to).
         assert!(last.hypervolume > generations[0].hypervolume, "{generations:?}");
         // No active arch was scored twice.
-        let keys: BTreeSet<Vec<u32>> = scorer.1.iter().map(|a| key(&space, a)).collect();
+        let keys: FxHashSet<Key> = scorer.1.iter().map(|a| key(&space, a)).collect();
         assert_eq!(keys.len(), scorer.1.len());
         assert_eq!(cache.len(), keys.len());
     }

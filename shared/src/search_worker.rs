@@ -86,8 +86,11 @@ pub enum FromWorker {
         /// Milliseconds from the request's arrival until the predictor was ready (the device
         /// brought up, the weights downloaded and loaded; ≈ 0 once they are), and until the end.
         ready_ms: f64,
-        /// Milliseconds of the search spent in the predictor (with its read-backs).
+        /// Milliseconds of the search spent in the predictor (with its read-backs), and in
+        /// NSGA-II, the score cache and building fronts; the rest of `elapsed_ms` after
+        /// `ready_ms` went to messages and yields to the event loop.
         predict_ms: f64,
+        bookkeeping_ms: f64,
         elapsed_ms: f64,
     },
     Failed {

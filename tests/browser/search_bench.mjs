@@ -9,7 +9,7 @@ const [login, shots, id, query, ...budgets] = process.argv.slice(2);
 const origin = new URL(login).origin;
 const brief = (r) => ({
   state: r.state, backend: r.backend, page_ms: r.ms, search_ms: r.search_ms, ready_ms: r.ready_ms,
-  predict_ms: r.predict_ms,
+  predict_ms: r.predict_ms, bookkeeping_ms: r.bookkeeping_ms,
   front: r.front.length, status: r.status,
 });
 

@@ -23,6 +23,7 @@ export async function finished(page, after, shots) {
       search_ms: Number(s.dataset.searchMs),
       ready_ms: Number(s.dataset.readyMs),
       predict_ms: Number(s.dataset.predictMs),
+      bookkeeping_ms: Number(s.dataset.bookkeepingMs),
       status: s.textContent,
       front: JSON.parse(document.querySelector("#search-front").dataset.front || "[]"),
       final: document.querySelector("#search-front").dataset.final,

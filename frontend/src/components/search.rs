@@ -64,6 +64,7 @@ struct Finished {
     /// In the worker: until the predictor was ready, and in all.
     ready_ms: f64,
     predict_ms: f64,
+    bookkeeping_ms: f64,
     worker_ms: f64,
     /// From the request (the slider's release) to the front on the page.
     page_ms: f64,
@@ -237,6 +238,7 @@ pub fn SearchTab(
                 generations,
                 ready_ms,
                 predict_ms,
+                bookkeeping_ms,
                 elapsed_ms,
                 ..
             } => {
@@ -254,6 +256,7 @@ pub fn SearchTab(
                         generations,
                         ready_ms,
                         predict_ms,
+                        bookkeeping_ms,
                         worker_ms: elapsed_ms,
                         page_ms,
                     });
@@ -411,6 +414,7 @@ pub fn SearchTab(
                 data-search-ms=s.done.as_ref().map(|d| format!("{:.1}", d.worker_ms - d.ready_ms)).unwrap_or_default()
                 data-ready-ms=s.done.as_ref().map(|d| format!("{:.1}", d.ready_ms)).unwrap_or_default()
                 data-predict-ms=s.done.as_ref().map(|d| format!("{:.1}", d.predict_ms)).unwrap_or_default()
+                data-bookkeeping-ms=s.done.as_ref().map(|d| format!("{:.1}", d.bookkeeping_ms)).unwrap_or_default()
                 data-backend=s.backend.as_ref().map(|b| b.kind.clone()).unwrap_or_default()
                 data-ms=s.done.as_ref().map(|d| format!("{:.1}", d.page_ms)).unwrap_or_default()>
                 {device.map(|d| format!("predictor on {d} · "))}{text}
