@@ -461,7 +461,8 @@ fn hypervolume(front: &[Candidate]) -> f64 {
 
 /// The Pareto search in the browser on both paths. On the CPU it returns the native search's
 /// front: the same archs in the same order, predicted values equal within f32 rounding (the
-/// browser's flex runs without SIMD, so sums may round differently); a slider move re-searches
+/// browser's flex runs wasm SIMD128 kernels on one batch, the native one AVX-512 or AVX2 kernels
+/// on a share of it per core, so sums may round differently); a slider move re-searches
 /// warm-started from the last population with cached scores; a member shows its nearest measured
 /// students and the URL names it. On WebGPU (SwiftShader) the front respects the budget and its
 /// hypervolume is the native one's within 1e-4.
