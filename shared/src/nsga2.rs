@@ -492,10 +492,10 @@ struct Point<'a> {
     violation: f64,
 }
 
-/// Deb's fast non-dominated sort under constraint domination: the fronts in rank order, each
-/// as ascending indices.
+/// The non-dominated fronts under constraint domination (the ranks of Deb's fast non-dominated
+/// sort), in rank order, each as ascending indices.
 ///
-/// Computed as an efficient non-dominated sort (Zhang et al. 2015, "ENS"): individuals are
+/// Computed by an efficient non-dominated sort (Zhang et al. 2015, "ENS"): individuals are
 /// visited in an order where whoever dominates someone comes first — feasible before
 /// infeasible, smaller violation first, then objectives in descending lexicographic order —
 /// and each joins the first front none of whose members dominates it. A member of front k that
@@ -508,7 +508,11 @@ fn non_dominated_fronts(individuals: &[Individual]) -> Vec<Vec<usize>> {
         objectives: &individuals[i].objectives,
         violation: individuals[i].violation,
     };
-    let infeasibility = |i: usize| individuals[i].violation.max(0.0);
+    // Every feasible individual (violation 0 or -0) ranks alike here.
+    let infeasibility = |i: usize| {
+        let violation = individuals[i].violation;
+        if violation > 0.0 { violation } else { 0.0 }
+    };
     let mut order: Vec<usize> = (0..individuals.len()).collect();
     order.sort_by(|a, b| {
         infeasibility(*a).total_cmp(&infeasibility(*b)).then_with(|| {
@@ -1122,7 +1126,7 @@ mod tests {
         fn fronts_partition_and_order_points(
             m in 2usize..=3,
             points in prop::collection::vec(
-                (prop::collection::vec(-2i8..3, 3), prop::sample::select(vec![0.0, 0.0, 1.0, 2.0])),
+                (prop::collection::vec(-2i8..3, 3), prop::sample::select(vec![0.0, -0.0, 1.0, 2.0])),
                 0..40,
             ),
         ) {
