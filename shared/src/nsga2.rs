@@ -169,11 +169,12 @@ pub fn run<P: Problem + ?Sized>(
     problem: &mut P,
 ) -> Result<Nsga2Result, Nsga2Error> {
     let mut search = Nsga2::new(config, problem.cardinalities())?;
+    let mut generations = Vec::with_capacity(config.generations + 1);
     while let Some(genomes) = search.ask() {
         let evaluations = if genomes.is_empty() { Vec::new() } else { problem.evaluate(genomes) };
-        search.tell(evaluations)?;
+        generations.push(search.tell(evaluations)?.to_vec());
     }
-    Ok(search.finish())
+    Ok(Nsga2Result { generations, front: search.front() })
 }
 
 /// NSGA-II one generation at a time, for scorers that answer later (a predictor on WebGPU reads
@@ -189,7 +190,9 @@ pub struct Nsga2 {
     /// The genomes asked for and not yet told.
     asked: Option<Vec<Genome>>,
     population: Vec<Individual>,
-    generations: Vec<Vec<Individual>>,
+    /// Generations told, the initial population included (callers that want the history keep
+    /// the populations `tell` returns).
+    told: usize,
 }
 
 impl Nsga2 {
@@ -227,7 +230,7 @@ impl Nsga2 {
             objective_count: None,
             asked: Some(initial),
             population: Vec::new(),
-            generations: Vec::new(),
+            told: 0,
         })
     }
 
@@ -246,8 +249,8 @@ impl Nsga2 {
         merged.extend(scored);
         // The initial population is only ranked (nothing to truncate); later ones are cut.
         self.population = survive(merged, self.config.population, &mut self.rng);
-        self.generations.push(self.population.clone());
-        if self.generations.len() <= self.config.generations {
+        self.told += 1;
+        if self.told <= self.config.generations {
             self.asked =
                 Some(offspring(&self.population, &self.cardinalities, &self.config, &mut self.rng));
         }
@@ -261,7 +264,7 @@ impl Nsga2 {
 
     /// Generations told so far, the initial population included.
     pub fn generation(&self) -> usize {
-        self.generations.len()
+        self.told
     }
 
     /// The rank-0 members of the current population: feasible ones only when any genome found
@@ -273,12 +276,6 @@ impl Nsga2 {
             lexicographic(&a.objectives, &b.objectives).then_with(|| a.genome.cmp(&b.genome))
         });
         front
-    }
-
-    /// Every population and the front of the last.
-    pub fn finish(self) -> Nsga2Result {
-        let front = self.front();
-        Nsga2Result { generations: self.generations, front }
     }
 }
 
@@ -892,18 +889,19 @@ mod tests {
     fn ask_and_tell_with_an_asynchronous_scorer_is_the_same_run() {
         let (config, mut p) = pinned_run();
         let mut search = Nsga2::new(&config, p.cardinalities()).unwrap();
-        let mut told = 0;
+        let mut generations = Vec::new();
         while let Some(genomes) = search.ask() {
             let genomes = genomes.to_vec();
             let scores = block_on(async { Later(Some(p.evaluate(&genomes)), false).await });
             let population = search.tell(scores).unwrap();
             assert_eq!(population.len(), config.population);
-            told += 1;
-            assert_eq!(search.generation(), told);
+            generations.push(population.to_vec());
+            assert_eq!(search.generation(), generations.len());
             assert!(search.front().iter().all(|i| i.rank == 0));
         }
-        assert_eq!(told, config.generations + 1);
-        assert_eq!(fingerprint(&search.finish()), 4_482_667_690_019_104_165);
+        assert_eq!(generations.len(), config.generations + 1);
+        let result = Nsga2Result { generations, front: search.front() };
+        assert_eq!(fingerprint(&result), 4_482_667_690_019_104_165);
     }
 
     #[test]

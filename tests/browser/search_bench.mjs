@@ -4,6 +4,7 @@
 //   node search_bench.mjs LOGIN_URL SHOTS_DIR EXPERIMENT_ID QUERY BUDGET...
 import { withPage, WEBGPU } from "./chromium.mjs";
 import { open, release } from "./search_page.mjs";
+import { createWriteStream } from "node:fs";
 
 const [login, shots, id, query, ...budgets] = process.argv.slice(2);
 const origin = new URL(login).origin;
@@ -13,18 +14,50 @@ const brief = (r) => ({
   front: r.front.length, status: r.status,
 });
 
+// SEARCH_BENCH_TRACE=1 records a Chrome trace of each path (every thread, with V8's CPU profiler)
+// to SHOTS_DIR/search-bench-PATH.trace.json, for chrome://tracing or Perfetto.
+const CATEGORIES = [
+  "toplevel", "v8", "v8.execute", "devtools.timeline", "disabled-by-default-devtools.timeline",
+  "disabled-by-default-v8.cpu_profiler",
+];
+
+async function traced(page, path, run) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Tracing.start", { transferMode: "ReturnAsStream", traceConfig: { includedCategories: CATEGORIES } });
+  const result = await run();
+  const complete = new Promise((resolve) => cdp.once("Tracing.tracingComplete", resolve));
+  await cdp.send("Tracing.end");
+  const { stream } = await complete;
+  const out = createWriteStream(path);
+  for (;;) {
+    const chunk = await cdp.send("IO.read", { handle: stream, size: 1 << 20 });
+    out.write(chunk.base64Encoded ? Buffer.from(chunk.data, "base64") : chunk.data);
+    if (chunk.eof) break;
+  }
+  await cdp.send("IO.close", { handle: stream });
+  await new Promise((resolve) => out.end(resolve));
+  return result;
+}
+
 async function bench(backend, args) {
   return withPage(async (page) => {
-    const first = await open(page, login, `${origin}/experiments/${id}?tab=search&backend=${backend}&${query}`, shots);
-    const releases = [];
-    let last = first;
-    for (const budget of budgets) {
-      last = await release(page, budget, last.request, shots);
-      releases.push(brief(last));
+    if (process.env.SEARCH_BENCH_TRACE) {
+      return traced(page, `${shots}/search-bench-${backend}.trace.json`, () => measure(page, backend));
     }
-    await page.screenshot({ path: `${shots}/search-bench-${backend}.png`, fullPage: true });
-    return { first: brief(first), releases };
+    return measure(page, backend);
   }, args);
+}
+
+async function measure(page, backend) {
+  const first = await open(page, login, `${origin}/experiments/${id}?tab=search&backend=${backend}&${query}`, shots);
+  const releases = [];
+  let last = first;
+  for (const budget of budgets) {
+    last = await release(page, budget, last.request, shots);
+    releases.push(brief(last));
+  }
+  await page.screenshot({ path: `${shots}/search-bench-${backend}.png`, fullPage: true });
+  return { first: brief(first), releases };
 }
 
 // SEARCH_BENCH_PATHS=cpu measures the CPU path alone.

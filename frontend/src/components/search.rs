@@ -429,11 +429,15 @@ pub fn SearchTab(
             _ => Vec::new(),
         })
     });
-    let chart = Signal::derive(move || {
+    // Memos, not derived signals: the cloud reads its series in several effects, and a search
+    // updates `shown` every generation; only what changed is rebuilt (the measured students'
+    // thousand labels once per predictor).
+    let cloud_name =
+        Memo::new(move |_| predictor.get().map(|p| p.cloud).unwrap_or_else(|| "proard".into()));
+    let measured = Memo::new(move |_| {
         let label = robust.get_value();
-        let cloud = predictor.get().map(|p| p.cloud).unwrap_or_else(|| "proard".into());
-        let color = if cloud == "baseline" { BASELINE } else { PROARD };
-        let measured: Vec<Point> = students.with(|all| {
+        let cloud = cloud_name.get();
+        students.with(|all| {
             all.iter()
                 .filter(|s| s.cloud == cloud)
                 .map(|s| Point {
@@ -450,9 +454,14 @@ pub fn SearchTab(
                         s.record.pgd20
                     ),
                 })
-                .collect()
-        });
-        let first = shown.with(|s| s.first.clone());
+                .collect::<Vec<Point>>()
+        })
+    });
+    let first = Memo::new(move |_| shown.with(|s| s.first.clone()));
+    let chart = Memo::new(move |_| {
+        let label = robust.get_value();
+        let cloud = cloud_name.get();
+        let color = if cloud == "baseline" { BASELINE } else { PROARD };
         // With MACs as a third objective the front is not a curve in this plane.
         let staircase = macs3.get() != "1";
         vec![
@@ -460,14 +469,14 @@ pub fn SearchTab(
                 name: format!("measured {cloud} students"),
                 marker: Marker::Circle,
                 color: color.into(),
-                points: measured,
+                points: measured.get(),
                 staircase: false,
             },
             Series {
                 name: "first generation's front (predicted)".into(),
                 marker: Marker::Square,
                 color: FIRST.into(),
-                points: front_points(&first, &label, "first"),
+                points: first.with(|first| front_points(first, &label, "first")),
                 staircase,
             },
             Series {
@@ -479,7 +488,7 @@ pub fn SearchTab(
             },
         ]
     });
-    let hypervolume = Signal::derive(move || {
+    let hypervolume = Memo::new(move |_| {
         let points: Vec<(f64, f64)> = shown
             .with(|s| s.hypervolumes.iter().enumerate().map(|(i, h)| (i as f64, *h)).collect());
         vec![Line {
