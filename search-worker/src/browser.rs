@@ -2,7 +2,7 @@
 //! a yield to the event loop, and downloads.
 
 use js_sys::{Promise, Uint8Array};
-use proard_shared::search_worker::FromWorker;
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageChannel, Request, RequestInit, Response};
@@ -11,10 +11,10 @@ pub fn scope() -> DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
-/// Sends a message to the page (as JSON text).
-pub fn post(message: &FromWorker) {
+/// Sends a message to whoever started this worker (as JSON text).
+pub fn post(message: &impl Serialize) {
     let text = serde_json::to_string(message).expect("worker messages serialise");
-    // Posting a string to the page that owns this worker cannot fail.
+    // Posting a string to the page or worker that owns this worker cannot fail.
     let _ = scope().post_message(&JsValue::from_str(&text));
 }
 

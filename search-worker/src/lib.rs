@@ -12,6 +12,7 @@
 
 mod browser;
 mod device;
+mod helpers;
 mod session;
 
 use std::rc::Rc;
@@ -28,7 +29,8 @@ unsafe extern "C" {
 }
 
 /// Entry point: runs the constructors once, then listens for requests, each of which supersedes
-/// the one before.
+/// the one before — or, in a worker started as a predictor helper by another search worker, for
+/// shares of its batches.
 #[wasm_bindgen(start)]
 pub fn start() {
     // A module that never calls its constructors itself is linked "command-style": wasm-ld then
@@ -40,6 +42,10 @@ pub fn start() {
     unsafe {
         __wasm_call_ctors()
     };
+    if browser::scope().name() == helpers::HELPER_NAME {
+        helpers::serve();
+        return;
+    }
     let sessions = Rc::new(Sessions::default());
     let on_message =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {

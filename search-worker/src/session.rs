@@ -11,6 +11,7 @@ use proard_shared::search_worker::{FromWorker, SearchRequest};
 
 use crate::browser;
 use crate::device::Devices;
+use crate::helpers::Helpers;
 
 /// How long a search may run without letting a newer request be heard.
 const YIELD_EVERY_MS: f64 = 25.0;
@@ -31,6 +32,8 @@ struct Loaded {
     url: String,
     backend: String,
     predictor: Rc<Predictor>,
+    /// On the CPU, the workers that score shares of each batch.
+    helpers: Option<Rc<Helpers>>,
     cache: ScoreCache,
     last_population: Vec<Genome>,
 }
@@ -60,7 +63,7 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
     let started = browser::now_ms();
     let (device, backend) = sessions.devices.choose(request.backend).await;
     browser::post(&FromWorker::Backend { id, backend: backend.clone() });
-    let predictor = load(sessions, &request, device, &backend.kind).await?;
+    let (predictor, helpers) = load(sessions, &request, device, &backend.kind).await?;
     let ready_ms = browser::now_ms() - started;
     if !sessions.is_current(id) {
         return Ok(());
@@ -74,7 +77,7 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
     let mut search = Search::new(&space, &request.config, warm).map_err(|e| e.to_string())?;
     let of = request.config.nsga2.generations + 1;
     let (mut first, mut hypervolumes, mut scored, mut cached) = (None, Vec::new(), 0, 0);
-    let (mut predict_ms, mut bookkeeping_ms) = (0.0, 0.0);
+    let (mut predict_ms, mut bookkeeping_ms, mut most_helpers) = (0.0, 0.0, 0);
     let mut yielded = started;
     let mut front_posted = f64::NEG_INFINITY;
     while let Some(archs) = search.ask() {
@@ -94,6 +97,10 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
             batch.resize(size, missing[0].clone());
             let mut scores = predictor.predict_async(&batch).await.map_err(|e| e.to_string())?;
             scores.truncate(missing.len());
+            scores
+        } else if let Some(helpers) = &helpers {
+            let (scores, helped) = helpers.predict(&predictor, missing).await?;
+            most_helpers = most_helpers.max(helped);
             scores
         } else {
             predictor.predict_async(missing).await.map_err(|e| e.to_string())?
@@ -148,6 +155,7 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
         converged: search.converged(),
         generations,
         ready_ms,
+        helpers: most_helpers,
         predict_ms,
         bookkeeping_ms,
         elapsed_ms: browser::now_ms() - started,
@@ -161,32 +169,36 @@ fn cached_of<T>(sessions: &Sessions, f: impl FnOnce(&mut ScoreCache) -> T) -> T 
     f(&mut loaded.as_mut().expect("the predictor is loaded first").cache)
 }
 
-/// The request's predictor on `device`, downloaded unless it is the one already loaded there.
+/// The request's predictor on `device`, downloaded unless it is the one already loaded there,
+/// with its helpers on the CPU.
 async fn load(
     sessions: &Sessions,
     request: &SearchRequest,
     device: burn::prelude::Device,
     backend: &str,
-) -> Result<Rc<Predictor>, String> {
+) -> Result<(Rc<Predictor>, Option<Rc<Helpers>>), String> {
     if let Some(loaded) = &*sessions.loaded.borrow()
         && loaded.url == request.predictor_url
         && loaded.backend == backend
     {
-        return Ok(loaded.predictor.clone());
+        return Ok((loaded.predictor.clone(), loaded.helpers.clone()));
     }
     let bytes = browser::download(&request.predictor_url, request.token.as_deref()).await?;
     let predictor = Rc::new(
         Predictor::from_bytes(bytes, &device)
             .map_err(|e| format!("{} is not a predictor: {e}", request.predictor_url))?,
     );
+    let helpers = (backend == "cpu")
+        .then(|| Rc::new(Helpers::start(&request.predictor_url, request.token.as_deref())));
     if sessions.is_current(request.id) {
         *sessions.loaded.borrow_mut() = Some(Loaded {
             url: request.predictor_url.clone(),
             backend: backend.to_owned(),
             predictor: predictor.clone(),
+            helpers: helpers.clone(),
             cache: ScoreCache::default(),
             last_population: Vec::new(),
         });
     }
-    Ok(predictor)
+    Ok((predictor, helpers))
 }

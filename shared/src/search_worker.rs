@@ -4,10 +4,13 @@
 //! The page sends a [`SearchRequest`]; the worker answers [`FromWorker::Backend`] once it knows
 //! where the predictor runs, then one [`FromWorker::Generation`] per generation and a
 //! [`FromWorker::Done`] (or [`FromWorker::Failed`]). A new request cancels the running one: its
-//! messages stop after the generation in flight.
+//! messages stop after the generation in flight. On the CPU the worker starts predictor helpers
+//! (one more worker per further core: [`HelperRequest`], [`FromHelper`]) and says how many are
+//! ready ([`FromWorker::Helpers`]).
 
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Arch;
 use crate::search::{Candidate, SearchConfig};
 
 /// Where the predictor should run.
@@ -86,6 +89,9 @@ pub enum FromWorker {
         /// Milliseconds from the request's arrival until the predictor was ready (the device
         /// brought up, the weights downloaded and loaded; ≈ 0 once they are), and until the end.
         ready_ms: f64,
+        /// The most predictor helpers (more workers, on more cores) that scored a share of one
+        /// generation's archs; 0 on WebGPU.
+        helpers: usize,
         /// Milliseconds of the search spent in the predictor (with its read-backs), and in
         /// NSGA-II, the score cache and building fronts; the rest of `elapsed_ms` after
         /// `ready_ms` went to messages and yields to the event loop.
@@ -95,6 +101,41 @@ pub enum FromWorker {
     },
     Failed {
         id: u64,
+        message: String,
+    },
+    /// Predictor helpers loaded so far: on the CPU, more workers that score shares of every
+    /// batch from then on (see [`HelperRequest`]).
+    Helpers {
+        ready: usize,
+    },
+}
+
+/// Search worker → predictor helper: the search worker starts one per further core, each
+/// scoring a share of every batch on the CPU (wasm has no threads). A helper says
+/// [`FromWorker::Ready`] once it runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HelperRequest {
+    /// Download the predictor at `url` (same origin), with a share link's token as a bearer
+    /// header when given.
+    Load { url: String, token: Option<String> },
+    /// Score these archs.
+    Predict { id: u64, archs: Vec<Arch> },
+}
+
+/// Predictor helper → search worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromHelper {
+    Loaded,
+    /// (accuracy, robustness) of each arch of request `id`, in order.
+    Predicted {
+        id: u64,
+        scores: Vec<[f64; 2]>,
+    },
+    /// Request `id` could not be answered, or (without an id) the predictor could not be loaded.
+    Failed {
+        id: Option<u64>,
         message: String,
     },
 }

@@ -1,13 +1,14 @@
-// The Pareto search view: a search on the CPU path from a URL, a slider move (warm-started),
-// the same search from a share link in a fresh browser, then on WebGPU (SwiftShader), and what
-// the page showed each time. Usage:
-//   node search.mjs LOGIN_URL SHOTS_DIR EXPERIMENT_ID QUERY SECOND_BUDGET SHARE_URL
+// The Pareto search view: a search on the CPU path from a URL, a slider move (warm-started), a
+// cold search with another seed once the worker's predictor helpers are ready, the same search
+// from a share link in a fresh browser, then on WebGPU (SwiftShader), and what the page showed
+// each time. Usage:
+//   node search.mjs LOGIN_URL SHOTS_DIR EXPERIMENT_ID QUERY SECOND_BUDGET SHARE_URL RESEED
 // QUERY holds pop, gens, seed, budget and macs (`pop=30&gens=20&seed=3&budget=5.0&macs=1`); the
 // share link was saved with the CPU path's view.
 import { withPage, WEBGPU } from "./chromium.mjs";
-import { finished, open, release } from "./search_page.mjs";
+import { finished, helpersReady, open, release, reseed } from "./search_page.mjs";
 
-const [login, shots, id, query, secondBudget, shareUrl] = process.argv.slice(2);
+const [login, shots, id, query, secondBudget, shareUrl, seedAgain] = process.argv.slice(2);
 const origin = new URL(login).origin;
 
 const cpu = await withPage(async (page) => {
@@ -25,7 +26,11 @@ const cpu = await withPage(async (page) => {
     arch: best.arch,
   };
   await page.screenshot({ path: `${shots}/experiment-search-member.png`, fullPage: true });
-  return { first, moved, member };
+  // One predictor helper per further core loads while the searches above run; a cold search
+  // (another seed) then shares its batches with them.
+  const helpers = await helpersReady(page);
+  const reseeded = await reseed(page, seedAgain, moved.request, shots);
+  return { first, moved, member, reseeded, helpers };
 });
 
 // Nobody logged in: the link's token reads the experiment and downloads the predictor.

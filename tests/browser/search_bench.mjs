@@ -1,16 +1,17 @@
 // Times the Pareto search in Chromium on both paths: the first search of a fresh page (the worker
-// started, its wasm compiled, the predictor downloaded) and three slider releases after it
-// (warm-started, cached scores). Usage:
-//   node search_bench.mjs LOGIN_URL SHOTS_DIR EXPERIMENT_ID QUERY BUDGET...
+// started, its wasm compiled, the predictor downloaded), the same search from scratch with another
+// seed once the predictor helpers are ready (a warm page, nothing cached), and three slider
+// releases after it (warm-started, cached scores). Usage:
+//   node search_bench.mjs LOGIN_URL SHOTS_DIR EXPERIMENT_ID QUERY SEED BUDGET...
 import { withPage, WEBGPU } from "./chromium.mjs";
-import { open, release } from "./search_page.mjs";
+import { helpersReady, open, release, reseed } from "./search_page.mjs";
 import { createWriteStream } from "node:fs";
 
-const [login, shots, id, query, ...budgets] = process.argv.slice(2);
+const [login, shots, id, query, seedAgain, ...budgets] = process.argv.slice(2);
 const origin = new URL(login).origin;
 const brief = (r) => ({
   state: r.state, backend: r.backend, page_ms: r.ms, search_ms: r.search_ms, ready_ms: r.ready_ms,
-  predict_ms: r.predict_ms, bookkeeping_ms: r.bookkeeping_ms,
+  predict_ms: r.predict_ms, bookkeeping_ms: r.bookkeeping_ms, helpers: r.helpers,
   front: r.front.length, status: r.status,
 });
 
@@ -50,14 +51,16 @@ async function bench(backend, args) {
 
 async function measure(page, backend) {
   const first = await open(page, login, `${origin}/experiments/${id}?tab=search&backend=${backend}&${query}`, shots);
+  const helpers = backend === "cpu" ? await helpersReady(page) : 0;
+  const reseeded = await reseed(page, seedAgain, first.request, shots);
   const releases = [];
-  let last = first;
+  let last = reseeded;
   for (const budget of budgets) {
     last = await release(page, budget, last.request, shots);
     releases.push(brief(last));
   }
   await page.screenshot({ path: `${shots}/search-bench-${backend}.png`, fullPage: true });
-  return { first: brief(first), releases };
+  return { first: brief(first), helpers, reseeded: brief(reseeded), releases };
 }
 
 // SEARCH_BENCH_PATHS=cpu measures the CPU path alone.

@@ -24,6 +24,8 @@ export async function finished(page, after, shots) {
       ready_ms: Number(s.dataset.readyMs),
       predict_ms: Number(s.dataset.predictMs),
       bookkeeping_ms: Number(s.dataset.bookkeepingMs),
+      helpers: Number(s.dataset.helpers),
+      cores: navigator.hardwareConcurrency,
       status: s.textContent,
       front: JSON.parse(document.querySelector("#search-front").dataset.front || "[]"),
       final: document.querySelector("#search-front").dataset.final,
@@ -51,5 +53,25 @@ export async function release(page, value, after, shots) {
     slider.dispatchEvent(new Event("input", { bubbles: true }));
     slider.dispatchEvent(new Event("change", { bubbles: true }));
   }, value);
+  return finished(page, after, shots);
+}
+
+// Waits until the search worker's predictor helpers (one per further core, at most 3) have loaded
+// the predictor; returns how many that is.
+export async function helpersReady(page) {
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const helpers = Math.min(Math.max(cores - 1, 0), 3);
+  await page.waitForFunction(
+    (n) => Number(document.querySelector("#search-status").dataset.helpersReady) >= n,
+    helpers,
+    { timeout: 120_000 },
+  );
+  return helpers;
+}
+
+// Searches again from scratch with another seed (no warm start) and waits for it.
+export async function reseed(page, seed, after, shots) {
+  await page.fill("input.search-seed", String(seed));
+  await page.dispatchEvent("input.search-seed", "change");
   return finished(page, after, shots);
 }

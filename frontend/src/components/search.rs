@@ -63,6 +63,8 @@ struct Finished {
     generations: usize,
     /// In the worker: until the predictor was ready, and in all.
     ready_ms: f64,
+    /// Predictor helpers that took a share of a generation.
+    helpers: usize,
     predict_ms: f64,
     bookkeeping_ms: f64,
     worker_ms: f64,
@@ -187,6 +189,8 @@ pub fn SearchTab(
     let dragged = RwSignal::new(None::<f64>);
 
     let shown = RwSignal::new(Shown::default());
+    // The worker's predictor helpers that are ready (they outlive requests).
+    let helpers_ready = RwSignal::new(0usize);
     let next_id = StoredValue::new(0u64);
     let sent_at = StoredValue::new(0.0f64);
     // The settings of the last request but its budget: warm-start only when just the budget moved.
@@ -199,6 +203,10 @@ pub fn SearchTab(
             | FromWorker::Generation { id, .. }
             | FromWorker::Done { id, .. } => *id == current,
             FromWorker::Failed { id, .. } => *id == current || *id == 0,
+            FromWorker::Helpers { ready } => {
+                helpers_ready.set(*ready);
+                false
+            }
             FromWorker::Ready => false,
         };
         if !ours {
@@ -237,6 +245,7 @@ pub fn SearchTab(
                 converged,
                 generations,
                 ready_ms,
+                helpers,
                 predict_ms,
                 bookkeeping_ms,
                 elapsed_ms,
@@ -255,6 +264,7 @@ pub fn SearchTab(
                         converged,
                         generations,
                         ready_ms,
+                        helpers,
                         predict_ms,
                         bookkeeping_ms,
                         worker_ms: elapsed_ms,
@@ -265,7 +275,7 @@ pub fn SearchTab(
             FromWorker::Failed { message, .. } => {
                 shown.try_update(|s| s.error = Some(message));
             }
-            FromWorker::Ready => {}
+            FromWorker::Ready | FromWorker::Helpers { .. } => {}
         }
     });
     on_cleanup(move || search_worker::unlisten(listener));
@@ -377,11 +387,16 @@ pub fn SearchTab(
         let text = match (&s.error, &s.done, &s.generation) {
             (Some(error), _, _) => error.clone(),
             (None, Some(done), _) => format!(
-                "a front of {} in {:.0} ms ({:.0} ms searching in the worker, {:.0} of them predicting{}){}; {} archs scored, {} from the cache",
+                "a front of {} in {:.0} ms ({:.0} ms searching in the worker, {:.0} of them predicting{}{}){}; {} archs scored, {} from the cache",
                 plural(done.front.len(), "arch"),
                 done.page_ms,
                 done.worker_ms - done.ready_ms,
                 done.predict_ms,
+                if done.helpers > 0 {
+                    format!(" with {}", plural(done.helpers, "helper worker"))
+                } else {
+                    String::new()
+                },
                 if done.ready_ms >= 1.0 {
                     format!(", after {:.0} ms loading the predictor", done.ready_ms)
                 } else {
@@ -414,6 +429,8 @@ pub fn SearchTab(
                 data-search-ms=s.done.as_ref().map(|d| format!("{:.1}", d.worker_ms - d.ready_ms)).unwrap_or_default()
                 data-ready-ms=s.done.as_ref().map(|d| format!("{:.1}", d.ready_ms)).unwrap_or_default()
                 data-predict-ms=s.done.as_ref().map(|d| format!("{:.1}", d.predict_ms)).unwrap_or_default()
+                data-helpers=s.done.as_ref().map(|d| d.helpers.to_string()).unwrap_or_default()
+                data-helpers-ready=helpers_ready.get()
                 data-bookkeeping-ms=s.done.as_ref().map(|d| format!("{:.1}", d.bookkeeping_ms)).unwrap_or_default()
                 data-backend=s.backend.as_ref().map(|b| b.kind.clone()).unwrap_or_default()
                 data-ms=s.done.as_ref().map(|d| format!("{:.1}", d.page_ms)).unwrap_or_default()>
