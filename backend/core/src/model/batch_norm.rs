@@ -84,6 +84,22 @@ impl DynBatchNorm {
         }
     }
 
+    /// In `Eval` mode, what this layer does to its first `c` channels as a per-channel affine map,
+    /// (scale, shift) = (γ / √(var + ε), β − mean · scale), for the convolution before it to
+    /// absorb; `None` in the modes that normalise with the batch's own statistics.
+    pub fn folded(&self, c: usize, mode: BnMode) -> Option<(Tensor<1>, Tensor<1>)> {
+        if mode != BnMode::Eval {
+            return None;
+        }
+        let gamma = self.weight.val().narrow(0, 0, c);
+        let beta = self.bias.val().narrow(0, 0, c);
+        let mean = self.running_mean.value_sync().narrow(0, 0, c);
+        let var = self.running_var.value_sync().narrow(0, 0, c);
+        let scale = gamma / (var + self.epsilon).sqrt();
+        let shift = beta - mean * scale.clone();
+        Some((scale, shift))
+    }
+
     /// Writes calibrated statistics into the first `moments.mean.len()` channels.
     pub fn write_statistics(&self, moments: &Moments) {
         let c = moments.mean.len();

@@ -10,6 +10,7 @@ use burn::tensor::activation;
 use burn::tensor::module as F;
 use burn::tensor::ops::ConvOptions;
 
+use super::batch_norm::DynBatchNorm;
 use super::pass::Pass;
 
 /// "he_fout" initialisation of the reference: N(0, √(2 / (k²·C_out))).
@@ -21,6 +22,26 @@ fn he_fout(shape: [usize; 4], device: &Device) -> Param<Tensor<4>> {
 
 fn same_padding(kernel: usize, stride: usize) -> ConvOptions<2> {
     ConvOptions::new([stride, stride], [kernel / 2, kernel / 2], [1, 1], 1)
+}
+
+/// A convolution with `filters`, then `bn`. In `Eval` mode (attacks, evaluation, calibrated
+/// students) the BatchNorm is folded into the filters and a bias: one convolution and no
+/// normalisation passes over the activations, forward or backward (Burn's BatchNorm with given
+/// statistics is four broadcast passes). Equal to the two layers up to f32 rounding.
+fn conv_then_bn(
+    x: Tensor<4>,
+    filters: Tensor<4>,
+    options: ConvOptions<2>,
+    bn: &DynBatchNorm,
+    pass: &mut Pass,
+) -> Tensor<4> {
+    let out = filters.dims()[0];
+    match bn.folded(out, pass.mode) {
+        Some((scale, shift)) => {
+            F::conv2d(x, filters * scale.reshape([out, 1, 1, 1]), Some(shift), options)
+        }
+        None => bn.forward(F::conv2d(x, filters, None, options), pass),
+    }
 }
 
 /// k×k convolution without bias; a subnet uses the first `out` filters over the input's channels.
@@ -41,6 +62,22 @@ impl DynConv2d {
         let [_, _, k, _] = self.weight.dims();
         let weight = self.weight.val().slice([0..out, 0..c_in]);
         let y = F::conv2d(x, weight, None, same_padding(k, self.stride));
+        pass.count_conv(c_in, 1, k, &y);
+        y
+    }
+
+    /// `bn.forward(self.forward(x, out, pass), pass)`, folded in `Eval` mode.
+    pub fn forward_bn(
+        &self,
+        x: Tensor<4>,
+        out: usize,
+        bn: &DynBatchNorm,
+        pass: &mut Pass,
+    ) -> Tensor<4> {
+        let c_in = x.dims()[1];
+        let [_, _, k, _] = self.weight.dims();
+        let weight = self.weight.val().slice([0..out, 0..c_in]);
+        let y = conv_then_bn(x, weight, same_padding(k, self.stride), bn, pass);
         pass.count_conv(c_in, 1, k, &y);
         y
     }
@@ -125,6 +162,22 @@ impl DynDepthwise {
         let filters = self.kernel(channels, kernel);
         let options = ConvOptions::new([self.stride; 2], [kernel / 2; 2], [1, 1], channels);
         let y = F::conv2d(x, filters, None, options);
+        pass.count_conv(channels, channels, kernel, &y);
+        y
+    }
+
+    /// `bn.forward(self.forward(x, kernel, pass), pass)`, folded in `Eval` mode.
+    pub fn forward_bn(
+        &self,
+        x: Tensor<4>,
+        kernel: usize,
+        bn: &DynBatchNorm,
+        pass: &mut Pass,
+    ) -> Tensor<4> {
+        let channels = x.dims()[1];
+        let filters = self.kernel(channels, kernel);
+        let options = ConvOptions::new([self.stride; 2], [kernel / 2; 2], [1, 1], channels);
+        let y = conv_then_bn(x, filters, options, bn, pass);
         pass.count_conv(channels, channels, kernel, &y);
         y
     }
@@ -246,5 +299,104 @@ impl DynSe {
             reduce: self.reduce.narrowed(channels, hidden),
             expand: self.expand.narrowed(hidden, channels),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::RunningState;
+
+    use super::*;
+    use crate::model::pass::BnMode;
+
+    /// Values spread over [-1, 1] without any randomness (flex's RNG is global).
+    fn spread<const D: usize>(shape: [usize; D], seed: usize, device: &Device) -> Tensor<D> {
+        let n: usize = shape.iter().product();
+        let values = (0..n).map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0) - 1.0);
+        Tensor::from_data(TensorData::new(values.collect::<Vec<_>>(), shape), device)
+    }
+
+    /// A BatchNorm of `channels` whose γ, β and running statistics are far from the identity.
+    fn trained_bn(channels: usize, device: &Device) -> DynBatchNorm {
+        let ramp = |a: f32, b: f32| {
+            let values = (0..channels).map(|i| a + b * i as f32).collect::<Vec<_>>();
+            Tensor::<1>::from_data(TensorData::new(values, [channels]), device)
+        };
+        DynBatchNorm {
+            weight: Param::from_tensor(ramp(0.5, 0.15)),
+            bias: Param::from_tensor(ramp(-0.2, 0.05)),
+            running_mean: RunningState::new(ramp(0.3, -0.07)),
+            running_var: RunningState::new(ramp(0.05, 0.4)),
+            ..DynBatchNorm::new(channels, 0, 0.1, 1e-5, device)
+        }
+    }
+
+    /// Output and input gradient (of a fixed weighting of the output) of `layer` on `x`, with
+    /// the MACs the pass counted.
+    fn run(
+        x: &Tensor<4>,
+        layer: impl Fn(Tensor<4>, &mut Pass) -> Tensor<4>,
+    ) -> (Vec<f32>, Vec<f32>, u64) {
+        let attached = x.clone().autodiff().require_grad();
+        let mut pass = Pass::eval();
+        let y = layer(attached.clone(), &mut pass);
+        let weights = spread(y.dims(), 3, &y.device());
+        let gradient = attached.grad(&(y.clone() * weights).sum().backward()).unwrap();
+        let values = |t: Tensor<4>| t.detach().inner().into_data().try_to_vec::<f32>().unwrap();
+        (values(y), values(gradient), pass.macs)
+    }
+
+    fn assert_close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in a.iter().zip(b).enumerate() {
+            assert!((a - b).abs() <= 1e-5 * scale, "{what} {i}: folded {a} vs plain {b}");
+        }
+    }
+
+    #[test]
+    fn a_convolution_with_batch_norm_folded_equals_the_two_layers_in_eval_mode() {
+        let device = Device::default();
+        let conv =
+            DynConv2d { weight: Param::from_tensor(spread([8, 6, 3, 3], 1, &device)), stride: 2 };
+        let bn = trained_bn(8, &device);
+        let x = spread([2, 5, 9, 9], 2, &device);
+        let folded = run(&x, |x, pass| conv.forward_bn(x, 7, &bn, pass));
+        let plain = run(&x, |x, pass| {
+            let y = conv.forward(x, 7, pass);
+            bn.forward(y, pass)
+        });
+        assert_close(&folded.0, &plain.0, "output");
+        assert_close(&folded.1, &plain.1, "input gradient");
+        assert_eq!(folded.2, plain.2, "MACs");
+    }
+
+    #[test]
+    fn a_depthwise_convolution_with_batch_norm_folded_equals_the_two_layers_in_eval_mode() {
+        let device = Device::default();
+        let mut depthwise = DynDepthwise::new(8, &[3, 5, 7], 1, true, &device);
+        depthwise.weight = Param::from_tensor(spread([8, 1, 7, 7], 4, &device));
+        depthwise.transforms = vec![
+            Param::from_tensor(spread([25, 25], 5, &device) * 0.2),
+            Param::from_tensor(spread([9, 9], 6, &device) * 0.3),
+        ];
+        let bn = trained_bn(8, &device);
+        let x = spread([2, 6, 8, 8], 7, &device);
+        let folded = run(&x, |x, pass| depthwise.forward_bn(x, 5, &bn, pass));
+        let plain = run(&x, |x, pass| {
+            let y = depthwise.forward(x, 5, pass);
+            bn.forward(y, pass)
+        });
+        assert_close(&folded.0, &plain.0, "output");
+        assert_close(&folded.1, &plain.1, "input gradient");
+        assert_eq!(folded.2, plain.2, "MACs");
+    }
+
+    #[test]
+    fn batch_norm_folds_only_in_eval_mode() {
+        let bn = trained_bn(4, &Device::default());
+        assert!(bn.folded(3, BnMode::Eval).is_some());
+        assert!(bn.folded(3, BnMode::Train).is_none());
+        assert!(bn.folded(3, BnMode::Calibrate).is_none());
     }
 }

@@ -38,16 +38,14 @@ impl DynMbConv {
         if let (Some(expand), Some(bn), Some(mid)) =
             (&self.expand, &self.expand_bn, block.mid_channels)
         {
-            y = activate(bn.forward(expand.forward(y, mid as usize, pass), pass), block.activation); // [N, mid, H, W]
+            y = activate(expand.forward_bn(y, mid as usize, bn, pass), block.activation); // [N, mid, H, W]
         }
-        let y = self.depthwise.forward(y, block.kernel_size as usize, pass); // [N, mid, H/s, W/s]
-        let mut y = activate(self.depthwise_bn.forward(y, pass), block.activation);
+        let y = self.depthwise.forward_bn(y, block.kernel_size as usize, &self.depthwise_bn, pass); // [N, mid, H/s, W/s]
+        let mut y = activate(y, block.activation);
         if let (Some(se), Some(hidden)) = (&self.se, block.se_channels) {
             y = se.forward(y, hidden as usize, pass);
         }
-        let y = self
-            .project_bn
-            .forward(self.project.forward(y, block.out_channels as usize, pass), pass);
+        let y = self.project.forward_bn(y, block.out_channels as usize, &self.project_bn, pass);
         if block.residual { y + x } else { y }
     }
 
@@ -168,14 +166,19 @@ impl DynMbV3 {
 
     /// Logits [N, classes] of the subnet `net` for images x [N, 3, H, W] in [0, 1].
     pub fn forward(&self, x: Tensor<4>, net: &MbV3Subnet, pass: &mut Pass) -> Tensor<2> {
-        let x = self.stem.forward(x, net.stem_channels as usize, pass);
-        let mut x = activate(self.stem_bn.forward(x, pass), net.stem_activation);
+        let x = self.stem.forward_bn(x, net.stem_channels as usize, &self.stem_bn, pass);
+        let mut x = activate(x, net.stem_activation);
         x = self.first_block.forward(x, &net.first_block, pass);
         for block in &net.blocks {
             x = self.blocks[block.index].forward(x, block, pass);
         }
-        let x = self.final_expand.forward(x, net.final_expand_channels as usize, pass);
-        let x = hard_swish(self.final_expand_bn.forward(x, pass));
+        let x = self.final_expand.forward_bn(
+            x,
+            net.final_expand_channels as usize,
+            &self.final_expand_bn,
+            pass,
+        );
+        let x = hard_swish(x);
         let [n, c, _, _] = x.dims();
         let pooled = global_average_pool(x).reshape([n, c, 1, 1]);
         let features =

@@ -5,8 +5,9 @@
 //! is the same network with exactly its own weights, so one forward serves both.
 //!
 //! Invariants: every forward states its BatchNorm mode ([`Pass`]); attacks run on
-//! [`Network::valid`] copies, which carry no parameter gradients; MACs are counted from the
-//! shapes the layers actually ran on.
+//! [`Network::valid`] copies, which carry no parameter gradients; in `Eval` mode every BatchNorm
+//! is folded into the convolution before it (one conv, equal up to f32 rounding); MACs are
+//! counted from the shapes the layers actually ran on.
 
 pub mod batch_norm;
 pub mod check;

@@ -19,7 +19,7 @@ pub struct ConvBnAct {
 
 impl ConvBnAct {
     fn forward(&self, x: Tensor<4>, out: usize, pass: &mut Pass) -> Tensor<4> {
-        relu(self.bn.forward(self.conv.forward(x, out, pass), pass))
+        relu(self.conv.forward_bn(x, out, &self.bn, pass))
     }
 }
 
@@ -46,12 +46,12 @@ impl DynBottleneck {
     pub fn forward(&self, x: Tensor<4>, block: &Bottleneck, pass: &mut Pass) -> Tensor<4> {
         let (mid, out) = (block.mid_channels as usize, block.out_channels as usize);
         let shortcut = match &self.downsample {
-            Some(p) => p.bn.forward(p.conv.forward(x.clone(), out, pass), pass),
+            Some(p) => p.conv.forward_bn(x.clone(), out, &p.bn, pass),
             None => x.clone(),
         };
-        let y = relu(self.bn1.forward(self.conv1.forward(x, mid, pass), pass)); // [N, mid, H, W]
-        let y = relu(self.bn2.forward(self.conv2.forward(y, mid, pass), pass)); // [N, mid, H/s, W/s]
-        let y = self.bn3.forward(self.conv3.forward(y, out, pass), pass); // [N, out, H/s, W/s]
+        let y = relu(self.conv1.forward_bn(x, mid, &self.bn1, pass)); // [N, mid, H, W]
+        let y = relu(self.conv2.forward_bn(y, mid, &self.bn2, pass)); // [N, mid, H/s, W/s]
+        let y = self.conv3.forward_bn(y, out, &self.bn3, pass); // [N, out, H/s, W/s]
         relu(y + shortcut)
     }
 }
