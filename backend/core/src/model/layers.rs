@@ -156,17 +156,8 @@ impl DynDepthwise {
         filters
     }
 
-    /// x [N, C, H, W] → [N, C, H/stride, W/stride] with a `kernel`×`kernel` filter per channel.
-    pub fn forward(&self, x: Tensor<4>, kernel: usize, pass: &mut Pass) -> Tensor<4> {
-        let channels = x.dims()[1];
-        let filters = self.kernel(channels, kernel);
-        let options = ConvOptions::new([self.stride; 2], [kernel / 2; 2], [1, 1], channels);
-        let y = F::conv2d(x, filters, None, options);
-        pass.count_conv(channels, channels, kernel, &y);
-        y
-    }
-
-    /// `bn.forward(self.forward(x, kernel, pass), pass)`, folded in `Eval` mode.
+    /// x [N, C, H, W] → [N, C, H/stride, W/stride] with a `kernel`×`kernel` filter per channel,
+    /// then `bn` (folded into the filters in `Eval` mode). Every depthwise conv has its BatchNorm.
     pub fn forward_bn(
         &self,
         x: Tensor<4>,
@@ -384,7 +375,9 @@ mod tests {
         let x = spread([2, 6, 8, 8], 7, &device);
         let folded = run(&x, |x, pass| depthwise.forward_bn(x, 5, &bn, pass));
         let plain = run(&x, |x, pass| {
-            let y = depthwise.forward(x, 5, pass);
+            let options = ConvOptions::new([1, 1], [2, 2], [1, 1], 6);
+            let y = F::conv2d(x, depthwise.kernel(6, 5), None, options);
+            pass.count_conv(6, 6, 5, &y);
             bn.forward(y, pass)
         });
         assert_close(&folded.0, &plain.0, "output");
