@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use js_sys::{Function, Promise};
+use js_sys::{Float64Array, Function, Promise};
 use proard_shared::Arch;
 use proard_shared::predictor::Predictor;
 use proard_shared::search_worker::{FromHelper, FromWorker, HelperRequest};
@@ -94,10 +94,10 @@ impl Helpers {
         let mut scores = predict(own)?;
         let helped = asked.len();
         for (chunk, answer) in asked {
-            let answered = answer.await.ok().and_then(|text| {
-                serde_json::from_str::<Vec<[f64; 2]>>(&text.as_string()?)
-                    .ok()
-                    .filter(|s| s.len() == chunk.len())
+            let answered = answer.await.ok().and_then(|flat| {
+                let flat = Float64Array::from(flat).to_vec();
+                (flat.len() == 2 * chunk.len())
+                    .then(|| flat.chunks_exact(2).map(|s| [s[0], s[1]]).collect::<Vec<_>>())
             });
             match answered {
                 Some(answered) => scores.extend(answered),
@@ -123,12 +123,10 @@ impl Helper {
                 (worker.clone(), loaded.clone(), pending.clone(), load.to_owned());
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let text = event.data().as_string().unwrap_or_default();
-                // A helper's first word is the one every search worker says once it runs.
-                if serde_json::from_str::<FromWorker>(&text).is_ok_and(|m| m == FromWorker::Ready) {
-                    let _ = worker.post_message(&JsValue::from_str(&load));
-                    return;
-                }
                 match serde_json::from_str::<FromHelper>(&text) {
+                    Ok(FromHelper::Ready) => {
+                        let _ = worker.post_message(&JsValue::from_str(&load));
+                    }
                     Ok(FromHelper::Loaded) => {
                         loaded.set(true);
                         ready.set(ready.get() + 1);
@@ -136,8 +134,8 @@ impl Helper {
                     }
                     Ok(FromHelper::Predicted { id, scores }) => {
                         if let Some((resolve, _)) = pending.borrow_mut().remove(&id) {
-                            let scores = serde_json::to_string(&scores).expect("scores serialise");
-                            let _ = resolve.call1(&JsValue::NULL, &JsValue::from_str(&scores));
+                            let flat: Vec<f64> = scores.into_iter().flatten().collect();
+                            let _ = resolve.call1(&JsValue::NULL, &Float64Array::from(&flat[..]));
                         }
                     }
                     Ok(FromHelper::Failed { id, message }) => {
@@ -157,7 +155,7 @@ impl Helper {
         Ok(Helper { worker, loaded, pending, _on_message: on_message })
     }
 
-    /// Sends a share and returns its answer: the scores as JSON text.
+    /// Sends a share and returns its answer: the scores, two per arch, as a `Float64Array`.
     fn ask(&self, id: u64, archs: &[Arch]) -> JsFuture {
         let request = HelperRequest::Predict { id, archs: archs.to_vec() };
         let promise = Promise::new(&mut |resolve, reject| {
@@ -217,5 +215,5 @@ pub fn serve() {
     });
     browser::scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
-    browser::post(&FromWorker::Ready);
+    browser::post(&FromHelper::Ready);
 }

@@ -112,7 +112,7 @@ pub enum FromWorker {
 
 /// Search worker → predictor helper: the search worker starts one per further core, each
 /// scoring a share of every batch on the CPU (wasm has no threads). A helper says
-/// [`FromWorker::Ready`] once it runs.
+/// [`FromHelper::Ready`] once it runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HelperRequest {
@@ -127,6 +127,8 @@ pub enum HelperRequest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromHelper {
+    /// The helper's wasm runs: it can be told where the predictor is.
+    Ready,
     Loaded,
     /// (accuracy, robustness) of each arch of request `id`, in order.
     Predicted {

@@ -25,7 +25,6 @@ export async function finished(page, after, shots) {
       predict_ms: Number(s.dataset.predictMs),
       bookkeeping_ms: Number(s.dataset.bookkeepingMs),
       helpers: Number(s.dataset.helpers),
-      cores: navigator.hardwareConcurrency,
       status: s.textContent,
       front: JSON.parse(document.querySelector("#search-front").dataset.front || "[]"),
       final: document.querySelector("#search-front").dataset.final,

@@ -345,6 +345,13 @@ mod tests {
         }
     }
 
+    /// The folded run gives the plain run's output and input gradient, and counts its MACs.
+    fn assert_same_run(folded: (Vec<f32>, Vec<f32>, u64), plain: (Vec<f32>, Vec<f32>, u64)) {
+        assert_close(&folded.0, &plain.0, "output");
+        assert_close(&folded.1, &plain.1, "input gradient");
+        assert_eq!(folded.2, plain.2, "MACs");
+    }
+
     #[test]
     fn a_convolution_with_batch_norm_folded_equals_the_two_layers_in_eval_mode() {
         let device = Device::default();
@@ -357,9 +364,7 @@ mod tests {
             let y = conv.forward(x, 7, pass);
             bn.forward(y, pass)
         });
-        assert_close(&folded.0, &plain.0, "output");
-        assert_close(&folded.1, &plain.1, "input gradient");
-        assert_eq!(folded.2, plain.2, "MACs");
+        assert_same_run(folded, plain);
     }
 
     #[test]
@@ -380,9 +385,7 @@ mod tests {
             pass.count_conv(6, 6, 5, &y);
             bn.forward(y, pass)
         });
-        assert_close(&folded.0, &plain.0, "output");
-        assert_close(&folded.1, &plain.1, "input gradient");
-        assert_eq!(folded.2, plain.2, "MACs");
+        assert_same_run(folded, plain);
     }
 
     #[test]
