@@ -7,6 +7,7 @@
 //! * [`data`] — CIFAR binaries, image folders, the synthetic set, download, loader;
 //! * [`experiment`] — the ProARD pipeline: config, stages with resume, students, events, bench;
 //! * [`device`] — which Burn device a command computes on;
+//! * [`kernel`] — our own compute kernels behind Burn's backend extension (depthwise conv);
 //! * [`model`] — dynamic supernets, BatchNorm modes, students, weights files;
 //! * [`objective`] — robust training objectives (SAT, TRADES, MART, ARD, IAD, RSLAD, AdaAD, DARD, CIARD);
 //! * [`overlay`] — partial config tables over context-dependent defaults;
@@ -18,6 +19,7 @@ pub mod bench;
 pub mod data;
 pub mod device;
 pub mod experiment;
+pub mod kernel;
 pub mod model;
 pub mod objective;
 pub mod overlay;

@@ -12,6 +12,7 @@ use burn::tensor::ops::ConvOptions;
 
 use super::batch_norm::DynBatchNorm;
 use super::pass::Pass;
+use crate::kernel;
 
 /// "he_fout" initialisation of the reference: N(0, √(2 / (k²·C_out))).
 fn he_fout(shape: [usize; 4], device: &Device) -> Param<Tensor<4>> {
@@ -24,23 +25,22 @@ fn same_padding(kernel: usize, stride: usize) -> ConvOptions<2> {
     ConvOptions::new([stride, stride], [kernel / 2, kernel / 2], [1, 1], 1)
 }
 
-/// A convolution with `filters`, then `bn`. In `Eval` mode (attacks, evaluation, calibrated
-/// students) the BatchNorm is folded into the filters and a bias: one convolution and no
-/// normalisation passes over the activations, forward or backward (Burn's BatchNorm with given
-/// statistics is four broadcast passes). Equal to the two layers up to f32 rounding.
+/// A convolution (`conv(x, filters, bias)`) with `filters`, then `bn`. In `Eval` mode (attacks,
+/// evaluation, calibrated students) the BatchNorm is folded into the filters and a bias: one
+/// convolution and no normalisation passes over the activations, forward or backward (Burn's
+/// BatchNorm with given statistics is four broadcast passes). Equal to the two layers up to f32
+/// rounding.
 fn conv_then_bn(
     x: Tensor<4>,
     filters: Tensor<4>,
-    options: ConvOptions<2>,
+    conv: impl FnOnce(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>,
     bn: &DynBatchNorm,
     pass: &mut Pass,
 ) -> Tensor<4> {
     let out = filters.dims()[0];
     match bn.folded(out, pass.mode) {
-        Some((scale, shift)) => {
-            F::conv2d(x, filters * scale.reshape([out, 1, 1, 1]), Some(shift), options)
-        }
-        None => bn.forward(F::conv2d(x, filters, None, options), pass),
+        Some((scale, shift)) => conv(x, filters * scale.reshape([out, 1, 1, 1]), Some(shift)),
+        None => bn.forward(conv(x, filters, None), pass),
     }
 }
 
@@ -77,7 +77,8 @@ impl DynConv2d {
         let c_in = x.dims()[1];
         let [_, _, k, _] = self.weight.dims();
         let weight = self.weight.val().slice([0..out, 0..c_in]);
-        let y = conv_then_bn(x, weight, same_padding(k, self.stride), bn, pass);
+        let options = same_padding(k, self.stride);
+        let y = conv_then_bn(x, weight, |x, w, b| F::conv2d(x, w, b, options), bn, pass);
         pass.count_conv(c_in, 1, k, &y);
         y
     }
@@ -167,8 +168,9 @@ impl DynDepthwise {
     ) -> Tensor<4> {
         let channels = x.dims()[1];
         let filters = self.kernel(channels, kernel);
-        let options = ConvOptions::new([self.stride; 2], [kernel / 2; 2], [1, 1], channels);
-        let y = conv_then_bn(x, filters, options, bn, pass);
+        let stride = self.stride;
+        let conv = |x, w, b| kernel::depthwise_conv2d(x, w, b, stride, kernel / 2);
+        let y = conv_then_bn(x, filters, conv, bn, pass);
         pass.count_conv(channels, channels, kernel, &y);
         y
     }
