@@ -1,173 +1,222 @@
-//! Depthwise 2-D convolution on the CPU: forward, input gradient, filter and bias gradients, as
-//! direct loops over one channel's plane at a time (rayon over planes or channels).
+//! Depthwise 2-D convolution on the CPU: forward, input gradient and filter gradient, as direct
+//! loops over one channel's plane at a time (rayon over planes or channels).
 //!
 //! Why not Burn's generic path: flex runs a grouped convolution as im2col + one small GEMM per
 //! group, and its input gradient as a transposed convolution whose col2im scatter was 39 % of an
-//! mbv3-mini training step (docs/performance.md). A depthwise filter has only k² taps per channel:
-//! looping over them directly, rows at a time, keeps the inner loop a contiguous multiply-add that
-//! the compiler vectorises (stride 1) and needs no scratch buffers.
+//! mbv3-mini training step (docs/performance.md). A depthwise filter has only k² taps per channel.
+//! Each plane is first copied into a zero-padded buffer whose rows and columns are split by phase
+//! modulo the stride ([`Padded`]): then every tap is one contiguous multiply-add over the whole
+//! output plane (a few hundred values, which the compiler vectorises), with no bounds logic.
+//! The loops run inside `pulp`'s run-time dispatch, so they use AVX-512 or AVX2 where the CPU has
+//! them although the crate is built for baseline x86-64. Products and sums are not fused
+//! (`mul_add` outside the dispatch would call libm).
 //!
 //! Layouts are PyTorch's, contiguous: x `[N, C, H, W]`, filters `[C, 1, K, K]`, output
 //! `[N, C, Ho, Wo]`; padding is symmetric.
 
 use rayon::prelude::*;
 
-/// The shape of one depthwise convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Geometry {
-    pub batch: usize,
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
+use super::Geometry;
+
+/// One channel's plane, zero-padded, with rows and columns split by phase modulo the stride:
+/// padded pixel `(r, j)` is at block `(r % s, j % s)`, row `r / s`, column `j / s` of that block
+/// (`rows × cols`). Tap `(ky, kx)` of output pixel `(oy, ox)` reads padded pixel
+/// `(oy·s + ky, ox·s + kx)`, i.e. `tap_offsets[ky·k + kx] + oy·cols + ox`: for every tap the
+/// whole output plane, laid out with row stride `cols` ("wide"), is one contiguous run of the
+/// buffer. So each tap is a single multiply-add over `wide_len` values, long enough to vectorise
+/// fully; the `cols − Wo` extra columns of each wide row are computed and dropped.
+struct Padded {
+    g: Geometry,
+    rows: usize,
+    cols: usize,
+    /// Where tap `ky·k + kx` starts in `data`.
+    tap_offsets: Vec<usize>,
+    data: Vec<f32>,
 }
 
-impl Geometry {
-    pub fn out_height(&self) -> usize {
-        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
+impl Padded {
+    fn new(g: &Geometry) -> Padded {
+        let s = g.stride;
+        let rows = (g.height + 2 * g.padding).div_ceil(s);
+        let cols = (g.width + 2 * g.padding).div_ceil(s);
+        let mut padded = Padded {
+            g: *g,
+            rows,
+            cols,
+            tap_offsets: Vec::new(),
+            data: vec![0.0; s * s * rows * cols],
+        };
+        padded.tap_offsets =
+            (0..g.kernel * g.kernel).map(|tap| padded.at(tap / g.kernel, tap % g.kernel)).collect();
+        padded
     }
 
-    pub fn out_width(&self) -> usize {
-        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
+    /// Index of padded pixel `(row, col)`.
+    #[inline(always)]
+    fn at(&self, row: usize, col: usize) -> usize {
+        let s = self.g.stride;
+        let block = (row % s) * s + col % s;
+        (block * self.rows + row / s) * self.cols + col / s
     }
 
-    fn in_plane(&self) -> usize {
-        self.height * self.width
+    /// Values of a wide output plane: `Ho` rows of stride `cols`, the last one `Wo` long.
+    fn wide_len(&self) -> usize {
+        (self.g.out_height() - 1) * self.cols + self.g.out_width()
     }
 
-    fn out_plane(&self) -> usize {
-        self.out_height() * self.out_width()
+    /// Where input column `ix`'s phase starts: the first input column of each column phase, in
+    /// phase order, for the row copies of [`Padded::load`] and [`Padded::store`].
+    fn phase_starts(&self) -> impl Iterator<Item = usize> + use<> {
+        let (s, p, width) = (self.g.stride, self.g.padding, self.g.width);
+        (0..s).map(move |phase| (phase + s - p % s) % s).filter(move |&ix| ix < width)
     }
 
-    /// The input row of output row `oy` under filter row `ky`, if inside the image.
-    fn in_row(&self, oy: usize, ky: usize) -> Option<usize> {
-        (oy * self.stride + ky).checked_sub(self.padding).filter(|&iy| iy < self.height)
+    /// Copies `plane` ([H, W]) in; the padding stays zero.
+    fn load(&mut self, plane: &[f32]) {
+        let (p, s) = (self.g.padding, self.g.stride);
+        for (iy, row) in plane.chunks(self.g.width).enumerate() {
+            for first in self.phase_starts() {
+                let start = self.at(iy + p, first + p);
+                for (d, v) in self.data[start..].iter_mut().zip(row[first..].iter().step_by(s)) {
+                    *d = *v;
+                }
+            }
+        }
     }
 
-    /// Output columns `lo..hi` whose input column under filter column `kx` is inside the image,
-    /// and the input column of `lo`; `None` when there are none.
-    fn columns(&self, kx: usize) -> Option<(usize, usize, usize)> {
-        let (s, p) = (self.stride, self.padding);
-        let lo = p.saturating_sub(kx).div_ceil(s);
-        // One past the largest ox with ox·s + kx − p ≤ W − 1.
-        let hi = (self.width - 1 + p).checked_sub(kx)? / s + 1;
-        let hi = hi.min(self.out_width());
-        (lo < hi).then(|| (lo, hi, lo * s + kx - p))
+    /// The inside (without the padding) out into `plane` ([H, W]).
+    fn store(&self, plane: &mut [f32]) {
+        let (p, s) = (self.g.padding, self.g.stride);
+        for (iy, row) in plane.chunks_mut(self.g.width).enumerate() {
+            for first in self.phase_starts() {
+                let start = self.at(iy + p, first + p);
+                for (v, d) in row[first..].iter_mut().step_by(s).zip(&self.data[start..]) {
+                    *v = *d;
+                }
+            }
+        }
     }
 }
 
-/// `acc[ox] += w · row[first + ox·stride]` for the output columns `lo..hi`.
+/// `acc[i] += w · values[i]`.
 #[inline(always)]
-fn axpy_strided(acc: &mut [f32], w: f32, row: &[f32], first: usize, stride: usize) {
-    if stride == 1 {
-        let len = acc.len();
-        for (a, x) in acc.iter_mut().zip(&row[first..first + len]) {
-            *a += w * x;
-        }
-    } else {
-        for (a, x) in acc.iter_mut().zip(row[first..].iter().step_by(stride)) {
-            *a += w * x;
-        }
+fn axpy(acc: &mut [f32], w: f32, values: &[f32]) {
+    for (a, v) in acc.iter_mut().zip(values) {
+        *a += w * v;
     }
 }
 
-/// `row[first + ox·stride] += w · grad[ox]`: the transpose of [`axpy_strided`].
+/// `Σ a[i] · b[i]` in 16 independent lanes (which vectorise; a single running sum would not).
 #[inline(always)]
-fn scatter_strided(row: &mut [f32], w: f32, grad: &[f32], first: usize, stride: usize) {
-    if stride == 1 {
-        for (r, g) in row[first..first + grad.len()].iter_mut().zip(grad) {
-            *r += w * g;
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(a, b)| a * b).sum();
+    for (a, b) in a_chunks.zip(b_chunks) {
+        for ((lane, a), b) in lanes.iter_mut().zip(a).zip(b) {
+            *lane += a * b;
         }
-    } else {
-        for (r, g) in row[first..].iter_mut().step_by(stride).zip(grad) {
-            *r += w * g;
-        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// A wide plane (row stride `cols`) from / into a compact one (row stride `Wo`).
+fn widen(compact: &[f32], wide: &mut [f32], padded: &Padded) {
+    let wo = padded.g.out_width();
+    wide.fill(0.0);
+    for (row, values) in compact.chunks(wo).enumerate() {
+        wide[row * padded.cols..][..wo].copy_from_slice(values);
     }
 }
 
-/// `Σ a[ox] · row[first + ox·stride]`.
-#[inline(always)]
-fn dot_strided(a: &[f32], row: &[f32], first: usize, stride: usize) -> f32 {
-    if stride == 1 {
-        a.iter().zip(&row[first..first + a.len()]).map(|(a, x)| a * x).sum()
-    } else {
-        a.iter().zip(row[first..].iter().step_by(stride)).map(|(a, x)| a * x).sum()
+fn narrow(wide: &[f32], compact: &mut [f32], padded: &Padded) {
+    let wo = padded.g.out_width();
+    for (row, values) in compact.chunks_mut(wo).enumerate() {
+        values.copy_from_slice(&wide[row * padded.cols..][..wo]);
     }
+}
+
+/// Per-thread buffers: the padded plane and one wide plane.
+fn scratch(g: &Geometry) -> (Padded, Vec<f32>) {
+    let padded = Padded::new(g);
+    let wide = vec![0.0; padded.wide_len()];
+    (padded, wide)
 }
 
 /// y = depthwise(x, filters) + bias.
 pub fn forward(x: &[f32], filters: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
-    let (k, wo) = (g.kernel, g.out_width());
+    let (taps, arch) = (g.kernel * g.kernel, pulp::Arch::new());
     let mut out = vec![0.0; g.batch * g.channels * g.out_plane()];
-    out.par_chunks_mut(g.out_plane()).enumerate().for_each(|(plane, out)| {
-        let c = plane % g.channels;
-        let x = &x[plane * g.in_plane()..][..g.in_plane()];
-        let w = &filters[c * k * k..][..k * k];
-        out.fill(bias.map_or(0.0, |b| b[c]));
-        for (oy, out_row) in out.chunks_mut(wo).enumerate() {
-            for ky in 0..k {
-                let Some(iy) = g.in_row(oy, ky) else { continue };
-                let x_row = &x[iy * g.width..][..g.width];
-                for kx in 0..k {
-                    let Some((lo, hi, first)) = g.columns(kx) else { continue };
-                    axpy_strided(&mut out_row[lo..hi], w[ky * k + kx], x_row, first, g.stride);
+    out.par_chunks_mut(g.out_plane()).enumerate().for_each_init(
+        || scratch(g),
+        |(padded, wide), (plane, out)| {
+            let c = plane % g.channels;
+            padded.load(&x[plane * g.in_plane()..][..g.in_plane()]);
+            wide.fill(bias.map_or(0.0, |b| b[c]));
+            let w = &filters[c * taps..][..taps];
+            let len = wide.len();
+            arch.dispatch(|| {
+                for (w, &offset) in w.iter().zip(&padded.tap_offsets) {
+                    axpy(wide, *w, &padded.data[offset..][..len]);
                 }
-            }
-        }
-    });
+            });
+            narrow(wide, out, padded);
+        },
+    );
     out
 }
 
 /// ∂L/∂x from ∂L/∂y.
 pub fn input_gradient(grad: &[f32], filters: &[f32], g: &Geometry) -> Vec<f32> {
-    let (k, wo) = (g.kernel, g.out_width());
+    let (taps, arch) = (g.kernel * g.kernel, pulp::Arch::new());
     let mut gx = vec![0.0; g.batch * g.channels * g.in_plane()];
-    gx.par_chunks_mut(g.in_plane()).enumerate().for_each(|(plane, gx)| {
-        let c = plane % g.channels;
-        let grad = &grad[plane * g.out_plane()..][..g.out_plane()];
-        let w = &filters[c * k * k..][..k * k];
-        for (oy, grad_row) in grad.chunks(wo).enumerate() {
-            for ky in 0..k {
-                let Some(iy) = g.in_row(oy, ky) else { continue };
-                let gx_row = &mut gx[iy * g.width..][..g.width];
-                for kx in 0..k {
-                    let Some((lo, hi, first)) = g.columns(kx) else { continue };
-                    scatter_strided(gx_row, w[ky * k + kx], &grad_row[lo..hi], first, g.stride);
+    gx.par_chunks_mut(g.in_plane()).enumerate().for_each_init(
+        || scratch(g),
+        |(padded, wide), (plane, gx)| {
+            let c = plane % g.channels;
+            // The extra columns must be zero here: they scatter into real pixels.
+            widen(&grad[plane * g.out_plane()..][..g.out_plane()], wide, padded);
+            padded.data.fill(0.0);
+            let w = &filters[c * taps..][..taps];
+            let Padded { data, tap_offsets, .. } = padded;
+            arch.dispatch(|| {
+                for (w, &offset) in w.iter().zip(tap_offsets.iter()) {
+                    axpy(&mut data[offset..][..wide.len()], *w, wide);
                 }
-            }
-        }
-    });
+            });
+            padded.store(gx);
+        },
+    );
     gx
 }
 
 /// ∂L/∂filters `[C, 1, K, K]` from ∂L/∂y and x.
 pub fn filter_gradient(grad: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
-    let (k, wo) = (g.kernel, g.out_width());
-    let mut gw = vec![0.0; g.channels * k * k];
-    gw.par_chunks_mut(k * k).enumerate().for_each(|(c, gw)| {
-        for n in 0..g.batch {
-            let plane = n * g.channels + c;
-            let x = &x[plane * g.in_plane()..][..g.in_plane()];
-            let grad = &grad[plane * g.out_plane()..][..g.out_plane()];
-            for (oy, grad_row) in grad.chunks(wo).enumerate() {
-                for ky in 0..k {
-                    let Some(iy) = g.in_row(oy, ky) else { continue };
-                    let x_row = &x[iy * g.width..][..g.width];
-                    for kx in 0..k {
-                        let Some((lo, hi, first)) = g.columns(kx) else { continue };
-                        gw[ky * k + kx] += dot_strided(&grad_row[lo..hi], x_row, first, g.stride);
+    let (taps, arch) = (g.kernel * g.kernel, pulp::Arch::new());
+    let mut gw = vec![0.0; g.channels * taps];
+    gw.par_chunks_mut(taps).enumerate().for_each_init(
+        || scratch(g),
+        |(padded, wide), (c, gw)| {
+            gw.fill(0.0);
+            for n in 0..g.batch {
+                let plane = n * g.channels + c;
+                padded.load(&x[plane * g.in_plane()..][..g.in_plane()]);
+                // Zero extra columns: their products drop out of the sums.
+                widen(&grad[plane * g.out_plane()..][..g.out_plane()], wide, padded);
+                arch.dispatch(|| {
+                    for (w, &offset) in gw.iter_mut().zip(&padded.tap_offsets) {
+                        *w += dot(wide, &padded.data[offset..][..wide.len()]);
                     }
-                }
+                });
             }
-        }
-    });
+        },
+    );
     gw
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{close, values};
     use super::*;
 
     /// The definition, one tap at a time.
@@ -203,17 +252,6 @@ mod tests {
         y
     }
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        // A small LCG: deterministic values in [-1, 1).
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
-
     fn geometries() -> Vec<Geometry> {
         let mut all = Vec::new();
         for (height, width) in [(7, 7), (8, 5), (1, 1), (2, 9)] {
@@ -222,6 +260,7 @@ mod tests {
                     all.push(Geometry {
                         batch: 2,
                         channels: 3,
+                        out_channels: 3,
                         height,
                         width,
                         kernel,
@@ -232,13 +271,6 @@ mod tests {
             }
         }
         all
-    }
-
-    fn close(a: &[f32], b: &[f32], what: &str, g: &Geometry) {
-        assert_eq!(a.len(), b.len(), "{what} {g:?}");
-        for (i, (a, b)) in a.iter().zip(b).enumerate() {
-            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what} {g:?} [{i}]: {a} vs {b}");
-        }
     }
 
     #[test]

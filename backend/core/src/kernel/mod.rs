@@ -4,12 +4,16 @@
 //! handwritten backward for `Autodiff`, whose gradients call the trait's gradient operations in
 //! turn. Layers call the `Tensor` functions here, never the trait.
 //!
+//! * [`conv`] — dense convolution on the CPU (flex): im2col and one GEMM per image, the images
+//!   shared among the cores, for the forward, input and filter gradients.
 //! * [`depthwise`] — depthwise convolution on the CPU (flex): forward, input and filter
 //!   gradients as direct loops over each channel's plane.
 //!
 //! Invariant: every kernel equals the default body within f32 rounding (tests here and in
-//! `model::layers`); a dtype other than f32 takes the default body.
+//! `model::layers`); a dtype other than f32, or a grouping other than one group or one channel
+//! per group, takes the default body.
 
+pub mod conv;
 pub mod depthwise;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -23,54 +27,118 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Bytes, DType, Dispatch, Shape, TensorMetadata, backend_extension};
 use burn::prelude::*;
 
-use depthwise::Geometry;
-
-fn depthwise_options(channels: usize, stride: usize, padding: usize) -> ConvOptions<2> {
-    ConvOptions::new([stride; 2], [padding; 2], [1, 1], channels)
+/// The shape of one convolution: x `[batch, channels, height, width]`, square kernels, equal
+/// stride and symmetric padding along both axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub batch: usize,
+    pub channels: usize,
+    /// Equal to `channels` for a depthwise convolution.
+    pub out_channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
 }
 
-/// Depthwise convolution: x `[N, C, H, W]`, filters `[C, 1, K, K]`, bias `[C]`.
+impl Geometry {
+    pub fn out_height(&self) -> usize {
+        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    pub fn out_width(&self) -> usize {
+        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    fn in_plane(&self) -> usize {
+        self.height * self.width
+    }
+
+    fn out_plane(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+}
+
+fn options(groups: usize, stride: usize, padding: usize) -> ConvOptions<2> {
+    ConvOptions::new([stride; 2], [padding; 2], [1, 1], groups)
+}
+
+/// 2-D convolution with square kernels, equal strides and symmetric padding: x `[N, C, H, W]`,
+/// filters `[O, C / groups, K, K]`, bias `[O]`.
 #[backend_extension(Flex, Cube: cfg(any(feature = "wgpu", feature = "cuda")), Autodiff)]
-pub trait DepthwiseOps: Backend {
-    /// y `[N, C, Ho, Wo]` = depthwise(x, filters) + bias.
-    fn depthwise_conv2d(
+pub trait ConvOps: Backend {
+    /// y `[N, O, Ho, Wo]` = conv(x, filters) + bias.
+    fn conv2d_square(
         x: FloatTensor<Self>,
         filters: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         stride: usize,
         padding: usize,
+        groups: usize,
     ) -> FloatTensor<Self> {
-        let options = depthwise_options(filters.shape()[0], stride, padding);
-        Self::conv2d(x, filters, Some(bias), options)
+        Self::conv2d(x, filters, Some(bias), options(groups, stride, padding))
     }
 
     /// ∂L/∂x from ∂L/∂y (`x` only gives the shape).
-    fn depthwise_conv2d_input_gradient(
+    fn conv2d_square_input_gradient(
         x: FloatTensor<Self>,
         filters: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         stride: usize,
         padding: usize,
+        groups: usize,
     ) -> FloatTensor<Self> {
-        let options = depthwise_options(filters.shape()[0], stride, padding);
-        Self::conv2d_x_backward(x, filters, grad, options)
+        Self::conv2d_x_backward(x, filters, grad, options(groups, stride, padding))
     }
 
     /// ∂L/∂filters from ∂L/∂y and x.
-    fn depthwise_conv2d_filter_gradient(
+    fn conv2d_square_filter_gradient(
         x: FloatTensor<Self>,
         filters: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         stride: usize,
         padding: usize,
+        groups: usize,
     ) -> FloatTensor<Self> {
-        let options = depthwise_options(filters.shape()[0], stride, padding);
-        Self::conv2d_weight_backward(x, filters, grad, options)
+        Self::conv2d_weight_backward(x, filters, grad, options(groups, stride, padding))
     }
 }
 
-/// y = depthwise(x, filters) + bias, with `filters` `[C, 1, K, K]` and "same"-style symmetric
-/// `padding`; differentiable in all three.
+fn convolve(
+    x: Tensor<4>,
+    filters: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: usize,
+    padding: usize,
+    groups: usize,
+) -> Tensor<4> {
+    let out = filters.dims()[0];
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([out], &filters.device()));
+    Tensor::from_dispatch(<Dispatch as ConvOps>::conv2d_square(
+        x.into_dispatch(),
+        filters.into_dispatch(),
+        bias.into_dispatch(),
+        stride,
+        padding,
+        groups,
+    ))
+}
+
+/// y = conv(x, filters) + bias, with `filters` `[O, C, K, K]` and symmetric `padding`;
+/// differentiable in all three.
+pub fn conv2d(
+    x: Tensor<4>,
+    filters: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
+    convolve(x, filters, bias, stride, padding, 1)
+}
+
+/// y = depthwise(x, filters) + bias, with `filters` `[C, 1, K, K]` and symmetric `padding`;
+/// differentiable in all three.
 pub fn depthwise_conv2d(
     x: Tensor<4>,
     filters: Tensor<4>,
@@ -79,33 +147,44 @@ pub fn depthwise_conv2d(
     padding: usize,
 ) -> Tensor<4> {
     let channels = filters.dims()[0];
-    let bias = bias.unwrap_or_else(|| Tensor::zeros([channels], &filters.device()));
-    Tensor::from_dispatch(<Dispatch as DepthwiseOps>::depthwise_conv2d(
-        x.into_dispatch(),
-        filters.into_dispatch(),
-        bias.into_dispatch(),
-        stride,
-        padding,
-    ))
+    convolve(x, filters, bias, stride, padding, channels)
 }
 
-// ---- flex: the kernels of `depthwise` -----------------------------------------------------------
+// ---- flex: the kernels of `conv` and `depthwise` ------------------------------------------------
 
-fn geometry(x: &Shape, filters: &Shape, stride: usize, padding: usize) -> Geometry {
-    assert_eq!(
-        (filters[0], filters[1], filters[2]),
-        (x[1], 1, filters[3]),
-        "depthwise filters are [C, 1, K, K] for x [N, C, H, W]"
-    );
-    Geometry {
+/// Which of our kernels computes this convolution, if one does.
+#[derive(Clone, Copy)]
+enum Kernel {
+    Dense,
+    Depthwise,
+}
+
+/// The kernel and geometry for these shapes, or `None` where Burn's body runs (non-square
+/// kernels, other groupings).
+fn plan(
+    x: &Shape,
+    filters: &Shape,
+    stride: usize,
+    padding: usize,
+    groups: usize,
+) -> Option<(Kernel, Geometry)> {
+    let kernel = match (groups, filters[1]) {
+        (1, c) if c == x[1] => Kernel::Dense,
+        (g, 1) if g == x[1] && filters[0] == g => Kernel::Depthwise,
+        _ => return None,
+    };
+    (filters[2] == filters[3]).then_some(())?;
+    let g = Geometry {
         batch: x[0],
         channels: x[1],
+        out_channels: filters[0],
         height: x[2],
         width: x[3],
         kernel: filters[2],
         stride,
         padding,
-    }
+    };
+    Some((kernel, g))
 }
 
 /// The tensors as contiguous f32 (a reference count when they already are), or `None` for
@@ -122,68 +201,87 @@ fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from(shape)), DType::F32)
 }
 
-impl DepthwiseOps for Flex {
-    fn depthwise_conv2d(
+impl ConvOps for Flex {
+    fn conv2d_square(
         x: FlexTensor,
         filters: FlexTensor,
         bias: FlexTensor,
         stride: usize,
         padding: usize,
+        groups: usize,
     ) -> FlexTensor {
-        let Some([xs, fs, bs]) = f32_operands([&x, &filters, &bias]) else {
-            let options = depthwise_options(filters.shape()[0], stride, padding);
-            return Flex::conv2d(x, filters, Some(bias), options);
+        let planned = plan(&x.shape(), &filters.shape(), stride, padding, groups);
+        let (Some((kernel, g)), Some([xs, fs, bs])) =
+            (planned, f32_operands([&x, &filters, &bias]))
+        else {
+            return Flex::conv2d(x, filters, Some(bias), options(groups, stride, padding));
         };
-        let g = geometry(&x.shape(), &filters.shape(), stride, padding);
-        let y = depthwise::forward(slice(&xs), slice(&fs), Some(slice(&bs)), &g);
-        flex_tensor(y, [g.batch, g.channels, g.out_height(), g.out_width()])
+        let (x, filters, bias) = (slice(&xs), slice(&fs), Some(slice(&bs)));
+        let y = match kernel {
+            Kernel::Dense => conv::forward(x, filters, bias, &g),
+            Kernel::Depthwise => depthwise::forward(x, filters, bias, &g),
+        };
+        flex_tensor(y, [g.batch, g.out_channels, g.out_height(), g.out_width()])
     }
 
-    fn depthwise_conv2d_input_gradient(
+    fn conv2d_square_input_gradient(
         x: FlexTensor,
         filters: FlexTensor,
         grad: FlexTensor,
         stride: usize,
         padding: usize,
+        groups: usize,
     ) -> FlexTensor {
-        let Some([fs, gs]) = f32_operands([&filters, &grad]) else {
-            let options = depthwise_options(filters.shape()[0], stride, padding);
-            return Flex::conv2d_x_backward(x, filters, grad, options);
+        let planned = plan(&x.shape(), &filters.shape(), stride, padding, groups);
+        let (Some((kernel, g)), Some([fs, gs])) = (planned, f32_operands([&filters, &grad])) else {
+            return Flex::conv2d_x_backward(x, filters, grad, options(groups, stride, padding));
         };
-        let g = geometry(&x.shape(), &filters.shape(), stride, padding);
-        let gx = depthwise::input_gradient(slice(&gs), slice(&fs), &g);
+        let (filters, grad) = (slice(&fs), slice(&gs));
+        let gx = match kernel {
+            Kernel::Dense => conv::input_gradient(grad, filters, &g),
+            Kernel::Depthwise => depthwise::input_gradient(grad, filters, &g),
+        };
         flex_tensor(gx, [g.batch, g.channels, g.height, g.width])
     }
 
-    fn depthwise_conv2d_filter_gradient(
+    fn conv2d_square_filter_gradient(
         x: FlexTensor,
         filters: FlexTensor,
         grad: FlexTensor,
         stride: usize,
         padding: usize,
+        groups: usize,
     ) -> FlexTensor {
-        let Some([xs, gs]) = f32_operands([&x, &grad]) else {
-            let options = depthwise_options(filters.shape()[0], stride, padding);
-            return Flex::conv2d_weight_backward(x, filters, grad, options);
+        let planned = plan(&x.shape(), &filters.shape(), stride, padding, groups);
+        let (Some((kernel, g)), Some([xs, gs])) = (planned, f32_operands([&x, &grad])) else {
+            return Flex::conv2d_weight_backward(
+                x,
+                filters,
+                grad,
+                options(groups, stride, padding),
+            );
         };
-        let g = geometry(&x.shape(), &filters.shape(), stride, padding);
-        let gw = depthwise::filter_gradient(slice(&gs), slice(&xs), &g);
-        flex_tensor(gw, [g.channels, 1, g.kernel, g.kernel])
+        let (x, grad) = (slice(&xs), slice(&gs));
+        let gw = match kernel {
+            Kernel::Dense => conv::filter_gradient(grad, x, &g),
+            Kernel::Depthwise => depthwise::filter_gradient(grad, x, &g),
+        };
+        flex_tensor(gw, [g.out_channels, filters.shape()[1], g.kernel, g.kernel])
     }
 }
 
-// GPU backends run the default bodies (Burn's grouped convolution).
+// GPU backends run the default bodies (Burn's convolution).
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl DepthwiseOps for burn::backend::Cube {}
+impl ConvOps for burn::backend::Cube {}
 
-// ---- autodiff: the backward of `depthwise_conv2d` -----------------------------------------------
+// ---- autodiff: the backward of `conv2d_square` --------------------------------------------------
 
 #[derive(Debug)]
-struct DepthwiseBackward;
+struct ConvBackward;
 
-impl<B: DepthwiseOps> Backward<B, 3> for DepthwiseBackward {
-    /// x, filters (checkpointed), stride, padding.
-    type State = (NodeId, NodeId, usize, usize);
+impl<B: ConvOps> Backward<B, 3> for ConvBackward {
+    /// x, filters (checkpointed), stride, padding, groups.
+    type State = (NodeId, NodeId, usize, usize, usize);
 
     fn backward(
         self,
@@ -194,7 +292,7 @@ impl<B: DepthwiseOps> Backward<B, 3> for DepthwiseBackward {
         // A parent is `None` when that input needs no gradient (attacks: the filters).
         let [x_node, filters_node, bias_node] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_id, filters_id, stride, padding) = ops.state;
+        let (x_id, filters_id, stride, padding, groups) = ops.state;
         let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_id);
         let filters: FloatTensor<B> = checkpointer.retrieve_node_output(filters_id);
         if let Some(node) = bias_node {
@@ -203,62 +301,81 @@ impl<B: DepthwiseOps> Backward<B, 3> for DepthwiseBackward {
             grads.register::<B>(node.id, B::float_reshape(sums, Shape::from([channels])));
         }
         if let Some(node) = filters_node {
-            let gw = B::depthwise_conv2d_filter_gradient(
+            let gw = B::conv2d_square_filter_gradient(
                 x.clone(),
                 filters.clone(),
                 grad.clone(),
                 stride,
                 padding,
+                groups,
             );
             grads.register::<B>(node.id, gw);
         }
         if let Some(node) = x_node {
-            let gx = B::depthwise_conv2d_input_gradient(x, filters, grad, stride, padding);
+            let gx = B::conv2d_square_input_gradient(x, filters, grad, stride, padding, groups);
             grads.register::<B>(node.id, gx);
         }
     }
 }
 
-impl<B: DepthwiseOps, C: CheckpointStrategy> DepthwiseOps for Autodiff<B, C> {
-    fn depthwise_conv2d(
+impl<B: ConvOps, C: CheckpointStrategy> ConvOps for Autodiff<B, C> {
+    fn conv2d_square(
         x: FloatTensor<Self>,
         filters: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         stride: usize,
         padding: usize,
+        groups: usize,
     ) -> FloatTensor<Self> {
         let nodes = [x.node(), filters.node(), bias.node()];
-        match DepthwiseBackward.prepare::<C>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&filters), stride, padding);
-                let y = B::depthwise_conv2d(
+        let forward =
+            |x: FloatTensor<Self>, filters: FloatTensor<Self>, bias: FloatTensor<Self>| {
+                B::conv2d_square(
                     x.into_primitive(),
                     filters.into_primitive(),
                     bias.into_primitive(),
                     stride,
                     padding,
-                );
-                prep.finish(state, y)
+                    groups,
+                )
+            };
+        match ConvBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state =
+                    (prep.checkpoint(&x), prep.checkpoint(&filters), stride, padding, groups);
+                prep.finish(state, forward(x, filters, bias))
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::depthwise_conv2d(
-                x.into_primitive(),
-                filters.into_primitive(),
-                bias.into_primitive(),
-                stride,
-                padding,
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(forward(x, filters, bias)),
         }
     }
-    // The gradient operations keep their default bodies here: `DepthwiseBackward` calls the inner
+    // The gradient operations keep their default bodies here: `ConvBackward` calls the inner
     // backend's.
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use burn::tensor::Distribution;
     use burn::tensor::module as F;
 
     use super::*;
+
+    /// Deterministic values in [-1, 1) (a small LCG), for the kernels' own tests.
+    pub(crate) fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    pub(crate) fn close(a: &[f32], b: &[f32], what: &str, g: &Geometry) {
+        assert_eq!(a.len(), b.len(), "{what} {g:?}");
+        for (i, (a, b)) in a.iter().zip(b).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what} {g:?} [{i}]: {a} vs {b}");
+        }
+    }
 
     fn assert_close(a: Tensor<4>, b: Tensor<4>, what: &str) {
         let scale = b.clone().abs().max().into_scalar::<f32>().max(1.0);
@@ -266,61 +383,63 @@ mod tests {
         assert!(diff <= 1e-5 * scale, "{what}: max |Δ| {diff} (scale {scale})");
     }
 
-    /// Burn's grouped convolution and our kernels: same output, same gradients of x, filters
-    /// and bias, for every kernel size and stride the spaces use.
+    /// Burn's convolution and our kernels, dense and depthwise: same output, same gradients of
+    /// x, filters and bias, for every kernel size and stride the spaces use.
     #[test]
-    fn kernels_equal_burns_grouped_convolution_forward_and_backward() {
+    fn kernels_equal_burns_convolution_forward_and_backward() {
         let device = Device::flex();
         device.seed(3);
-        for kernel in [3, 5, 7] {
-            for stride in [1, 2] {
-                let (n, c, h, w) = (3, 5, 9, 8);
-                let x = Tensor::<4>::random([n, c, h, w], Distribution::Default, &device);
-                let filters =
-                    Tensor::<4>::random([c, 1, kernel, kernel], Distribution::Default, &device);
-                let bias = Tensor::<1>::random([c], Distribution::Default, &device);
-                let upstream = |y: Tensor<4>| {
-                    let weights = Tensor::<4>::random(y.dims(), Distribution::Default, &device);
-                    (y * weights.autodiff()).sum()
-                };
-                let run = |ours: bool| {
-                    let (x, filters, bias) = (
-                        x.clone().autodiff().require_grad(),
-                        filters.clone().autodiff().require_grad(),
-                        bias.clone().autodiff().require_grad(),
+        for depthwise in [false, true] {
+            for kernel in [1, 3, 5, 7] {
+                for stride in [1, 2] {
+                    let (n, c, h, w) = (3, 5, 9, 8);
+                    let (out, per_group, groups) = if depthwise { (c, 1, c) } else { (6, c, 1) };
+                    let x = Tensor::<4>::random([n, c, h, w], Distribution::Default, &device);
+                    let filters = Tensor::<4>::random(
+                        [out, per_group, kernel, kernel],
+                        Distribution::Default,
+                        &device,
                     );
-                    let y = if ours {
-                        depthwise_conv2d(
-                            x.clone(),
-                            filters.clone(),
-                            Some(bias.clone()),
-                            stride,
-                            kernel / 2,
-                        )
-                    } else {
-                        let options = depthwise_options(c, stride, kernel / 2);
-                        F::conv2d(x.clone(), filters.clone(), Some(bias.clone()), options)
+                    let bias = Tensor::<1>::random([out], Distribution::Default, &device);
+                    let upstream = |y: Tensor<4>| {
+                        let weights = Tensor::<4>::random(y.dims(), Distribution::Default, &device);
+                        (y * weights.autodiff()).sum()
                     };
-                    device.seed(9);
-                    let grads = upstream(y.clone()).backward();
-                    (
-                        y.inner(),
-                        x.grad(&grads).unwrap(),
-                        filters.grad(&grads).unwrap(),
-                        bias.grad(&grads).unwrap(),
-                    )
-                };
-                let (y, gx, gw, gb) = run(true);
-                let (y0, gx0, gw0, gb0) = run(false);
-                let what = format!("k{kernel} s{stride}");
-                assert_close(y, y0, &format!("{what} output"));
-                assert_close(gx, gx0, &format!("{what} ∂x"));
-                assert_close(gw, gw0, &format!("{what} ∂filters"));
-                assert_close(
-                    gb.reshape([1, 1, 1, c]),
-                    gb0.reshape([1, 1, 1, c]),
-                    &format!("{what} ∂bias"),
-                );
+                    let run = |ours: bool| {
+                        let (x, filters, bias) = (
+                            x.clone().autodiff().require_grad(),
+                            filters.clone().autodiff().require_grad(),
+                            bias.clone().autodiff().require_grad(),
+                        );
+                        let (f, b, padding) = (filters.clone(), Some(bias.clone()), kernel / 2);
+                        let y = match (ours, depthwise) {
+                            (true, true) => depthwise_conv2d(x.clone(), f, b, stride, padding),
+                            (true, false) => conv2d(x.clone(), f, b, stride, padding),
+                            (false, _) => {
+                                F::conv2d(x.clone(), f, b, options(groups, stride, padding))
+                            }
+                        };
+                        device.seed(9);
+                        let grads = upstream(y.clone()).backward();
+                        (
+                            y.inner(),
+                            x.grad(&grads).unwrap(),
+                            filters.grad(&grads).unwrap(),
+                            bias.grad(&grads).unwrap(),
+                        )
+                    };
+                    let (y, gx, gw, gb) = run(true);
+                    let (y0, gx0, gw0, gb0) = run(false);
+                    let what = format!("depthwise {depthwise} k{kernel} s{stride}");
+                    assert_close(y, y0, &format!("{what} output"));
+                    assert_close(gx, gx0, &format!("{what} ∂x"));
+                    assert_close(gw, gw0, &format!("{what} ∂filters"));
+                    assert_close(
+                        gb.reshape([1, 1, 1, out]),
+                        gb0.reshape([1, 1, 1, out]),
+                        &format!("{what} ∂bias"),
+                    );
+                }
             }
         }
     }
@@ -332,7 +451,7 @@ mod tests {
         let x = Tensor::<4>::random([2, 4, 6, 6], Distribution::Default, &device);
         let filters = Tensor::<4>::random([4, 1, 3, 3], Distribution::Default, &device);
         let plain = depthwise_conv2d(x.clone(), filters.clone(), None, 1, 1);
-        let reference = F::conv2d(x.clone(), filters.clone(), None, depthwise_options(4, 1, 1));
+        let reference = F::conv2d(x.clone(), filters.clone(), None, options(4, 1, 1));
         assert_close(plain, reference, "plain");
         let tracked = x.autodiff().require_grad();
         let constant = filters.autodiff();
@@ -340,5 +459,16 @@ mod tests {
             depthwise_conv2d(tracked.clone(), constant.clone(), None, 1, 1).sum().backward();
         assert_eq!(tracked.grad(&grads).unwrap().dims(), [2, 4, 6, 6]);
         assert!(constant.grad(&grads).is_none());
+    }
+
+    /// Groupings our kernels do not cover run Burn's body.
+    #[test]
+    fn other_groupings_take_burns_convolution() {
+        let device = Device::flex();
+        let x = Tensor::<4>::random([2, 4, 5, 5], Distribution::Default, &device);
+        let filters = Tensor::<4>::random([6, 2, 3, 3], Distribution::Default, &device);
+        let bias = Tensor::<1>::zeros([6], &device);
+        let ours = convolve(x.clone(), filters.clone(), Some(bias), 1, 1, 2);
+        assert_close(ours, F::conv2d(x, filters, None, options(2, 1, 1)), "two groups");
     }
 }

@@ -7,8 +7,6 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation;
-use burn::tensor::module as F;
-use burn::tensor::ops::ConvOptions;
 
 use super::batch_norm::DynBatchNorm;
 use super::pass::Pass;
@@ -19,10 +17,6 @@ fn he_fout(shape: [usize; 4], device: &Device) -> Param<Tensor<4>> {
     let [c_out, _, k, _] = shape;
     let std = (2.0 / (k * k * c_out) as f64).sqrt();
     Param::from_tensor(Tensor::random(shape, Distribution::Normal(0.0, std), device))
-}
-
-fn same_padding(kernel: usize, stride: usize) -> ConvOptions<2> {
-    ConvOptions::new([stride, stride], [kernel / 2, kernel / 2], [1, 1], 1)
 }
 
 /// A convolution (`conv(x, filters, bias)`) with `filters`, then `bn`. In `Eval` mode (attacks,
@@ -61,7 +55,7 @@ impl DynConv2d {
         let c_in = x.dims()[1];
         let [_, _, k, _] = self.weight.dims();
         let weight = self.weight.val().slice([0..out, 0..c_in]);
-        let y = F::conv2d(x, weight, None, same_padding(k, self.stride));
+        let y = kernel::conv2d(x, weight, None, self.stride, k / 2);
         pass.count_conv(c_in, 1, k, &y);
         y
     }
@@ -77,8 +71,8 @@ impl DynConv2d {
         let c_in = x.dims()[1];
         let [_, _, k, _] = self.weight.dims();
         let weight = self.weight.val().slice([0..out, 0..c_in]);
-        let options = same_padding(k, self.stride);
-        let y = conv_then_bn(x, weight, |x, w, b| F::conv2d(x, w, b, options), bn, pass);
+        let stride = self.stride;
+        let y = conv_then_bn(x, weight, |x, w, b| kernel::conv2d(x, w, b, stride, k / 2), bn, pass);
         pass.count_conv(c_in, 1, k, &y);
         y
     }
@@ -245,12 +239,7 @@ impl DynPointwiseBias {
     fn forward(&self, x: Tensor<4>, out: usize, pass: &mut Pass) -> Tensor<4> {
         let c_in = x.dims()[1];
         let weight = self.weight.val().slice([0..out, 0..c_in]);
-        let y = F::conv2d(
-            x,
-            weight,
-            Some(self.bias.val().narrow(0, 0, out)),
-            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
-        );
+        let y = kernel::conv2d(x, weight, Some(self.bias.val().narrow(0, 0, out)), 1, 0);
         pass.count_conv(c_in, 1, 1, &y);
         y
     }
@@ -298,6 +287,8 @@ impl DynSe {
 #[cfg(test)]
 mod tests {
     use burn::module::RunningState;
+    use burn::tensor::module as F;
+    use burn::tensor::ops::ConvOptions;
 
     use super::*;
     use crate::model::pass::BnMode;
