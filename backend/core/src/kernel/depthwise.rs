@@ -16,7 +16,7 @@
 
 use rayon::prelude::*;
 
-use super::Geometry;
+use super::{Geometry, lane_sum};
 
 /// One channel's plane, zero-padded, with rows and columns split by phase modulo the stride:
 /// padded pixel `(r, j)` is at block `(r % s, j % s)`, row `r / s`, column `j / s` of that block
@@ -106,20 +106,6 @@ fn axpy(acc: &mut [f32], w: f32, values: &[f32]) {
     }
 }
 
-/// `Σ a[i] · b[i]` in 16 independent lanes (which vectorise; a single running sum would not).
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 16];
-    let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(a, b)| a * b).sum();
-    for (a, b) in a_chunks.zip(b_chunks) {
-        for ((lane, a), b) in lanes.iter_mut().zip(a).zip(b) {
-            *lane += a * b;
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
 /// A wide plane (row stride `cols`) from / into a compact one (row stride `Wo`).
 fn widen(compact: &[f32], wide: &mut [f32], padded: &Padded) {
     let wo = padded.g.out_width();
@@ -205,7 +191,7 @@ pub fn filter_gradient(grad: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
                 widen(&grad[plane * g.out_plane()..][..g.out_plane()], wide, padded);
                 arch.dispatch(|| {
                     for (w, &offset) in gw.iter_mut().zip(&padded.tap_offsets) {
-                        *w += dot(wide, &padded.data[offset..][..wide.len()]);
+                        *w += lane_sum(wide, &padded.data[offset..][..wide.len()], |a, b| a * b);
                     }
                 });
             }

@@ -8,11 +8,14 @@
 //!   shared among the cores, for the forward, input and filter gradients.
 //! * [`depthwise`] — depthwise convolution on the CPU (flex): forward, input and filter
 //!   gradients as direct loops over each channel's plane.
+//! * [`batch_norm`] — BatchNorm with the batch's statistics on the CPU (flex), forward and
+//!   backward, each a pass for per-channel sums and one writing pass.
 //!
 //! Invariant: every kernel equals the default body within f32 rounding (tests here and in
 //! `model::layers`); a dtype other than f32, or a grouping other than one group or one channel
 //! per group, takes the default body.
 
+pub mod batch_norm;
 pub mod conv;
 pub mod depthwise;
 
@@ -24,7 +27,9 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::{Flex, FlexTensor, Layout};
 use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Bytes, DType, Dispatch, Shape, TensorMetadata, backend_extension};
+use burn::backend::{
+    AutodiffBackend, Backend, Bytes, DType, Dispatch, Shape, TensorMetadata, backend_extension,
+};
 use burn::prelude::*;
 
 /// The shape of one convolution: x `[batch, channels, height, width]`, square kernels, equal
@@ -58,6 +63,22 @@ impl Geometry {
     fn out_plane(&self) -> usize {
         self.out_height() * self.out_width()
     }
+}
+
+/// `Σ term(a[i], b[i])` in 16 independent lanes (which vectorise; a single running sum would
+/// not). Call it inside `pulp`'s dispatch.
+#[inline(always)]
+fn lane_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 =
+        a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(a, b)| term(*a, *b)).sum();
+    for (a, b) in a_chunks.zip(b_chunks) {
+        for ((lane, a), b) in lanes.iter_mut().zip(a).zip(b) {
+            *lane += term(*a, *b);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 fn options(groups: usize, stride: usize, padding: usize) -> ConvOptions<2> {
@@ -352,6 +373,179 @@ impl<B: ConvOps, C: CheckpointStrategy> ConvOps for Autodiff<B, C> {
     // backend's.
 }
 
+// ---- BatchNorm with the batch's statistics --------------------------------------------------------
+
+/// BatchNorm of x `[N, C, H, W]` over the batch's own statistics.
+#[backend_extension(Flex, Cube: cfg(any(feature = "wgpu", feature = "cuda")), Autodiff)]
+pub trait BatchNormOps: Backend {
+    /// (y, mean `[C]`, biased variance `[C]`), y = γ · (x − mean) / √(variance + ε) + β.
+    fn batch_norm_batch_statistics(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let out = Self::batch_norm_train(x, gamma, beta, epsilon);
+        (out.output, out.mean, out.variance)
+    }
+
+    /// (∂x, ∂γ, ∂β) from ∂L/∂y and the statistics the forward returned.
+    fn batch_norm_batch_statistics_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let out = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+        (out.x_grad, out.gamma_grad, out.beta_grad)
+    }
+}
+
+/// BatchNorm of x `[N, C, H, W]` with the batch's statistics: (y, mean, biased variance); y is
+/// differentiable in x, γ and β, the statistics are not.
+pub fn batch_norm_train(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let (y, mean, variance) = <Dispatch as BatchNormOps>::batch_norm_batch_statistics(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        epsilon,
+    );
+    (Tensor::from_dispatch(y), Tensor::from_dispatch(mean), Tensor::from_dispatch(variance))
+}
+
+fn planes(x: &Shape) -> batch_norm::Planes {
+    batch_norm::Planes {
+        batch: x[0],
+        channels: x[1],
+        plane: x.num_elements() / (x[0] * x[1]).max(1),
+    }
+}
+
+fn flex_vector(values: Vec<f32>) -> FlexTensor {
+    let len = values.len();
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from([len])), DType::F32)
+}
+
+impl BatchNormOps for Flex {
+    fn batch_norm_batch_statistics(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let Some([xs, gs, bs]) = f32_operands([&x, &gamma, &beta]) else {
+            let out = Flex::batch_norm_train(x, gamma, beta, epsilon);
+            return (out.output, out.mean, out.variance);
+        };
+        let shape = x.shape();
+        let (y, mean, variance) =
+            batch_norm::forward(slice(&xs), slice(&gs), slice(&bs), epsilon, &planes(&shape));
+        let y = FlexTensor::new(Bytes::from_elems(y), Layout::contiguous(shape), DType::F32);
+        (y, flex_vector(mean), flex_vector(variance))
+    }
+
+    fn batch_norm_batch_statistics_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        grad: FlexTensor,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let operands = f32_operands([&x, &gamma, &mean, &variance, &grad]);
+        let Some([xs, gs, ms, vs, grads]) = operands else {
+            let out = Flex::batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+            return (out.x_grad, out.gamma_grad, out.beta_grad);
+        };
+        let shape = x.shape();
+        let (gx, ggamma, gbeta) = batch_norm::backward(
+            slice(&xs),
+            slice(&gs),
+            slice(&ms),
+            slice(&vs),
+            epsilon,
+            slice(&grads),
+            &planes(&shape),
+        );
+        let gx = FlexTensor::new(Bytes::from_elems(gx), Layout::contiguous(shape), DType::F32);
+        (gx, flex_vector(ggamma), flex_vector(gbeta))
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl BatchNormOps for burn::backend::Cube {}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl<B: BatchNormOps> Backward<B, 3> for BatchNormBackward {
+    /// x, γ (checkpointed), the batch's mean and variance, ε.
+    type State = (NodeId, NodeId, FloatTensor<B>, FloatTensor<B>, f64);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [x_node, gamma_node, beta_node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_id, gamma_id, mean, variance, epsilon) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_id);
+        let gamma: FloatTensor<B> = checkpointer.retrieve_node_output(gamma_id);
+        let (gx, ggamma, gbeta) =
+            B::batch_norm_batch_statistics_backward(x, gamma, mean, variance, epsilon, grad);
+        for (node, grad) in [(x_node, gx), (gamma_node, ggamma), (beta_node, gbeta)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
+impl<B: BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
+    fn batch_norm_batch_statistics(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let prepared = BatchNormBackward.prepare::<C>(nodes).compute_bound().stateful();
+        let statistics =
+            |x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>| {
+                B::batch_norm_batch_statistics(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                )
+            };
+        let (y, mean, variance) = match prepared {
+            OpsKind::Tracked(mut prep) => {
+                let (x_id, gamma_id) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                let (y, mean, variance) = statistics(x, gamma, beta);
+                let state = (x_id, gamma_id, mean.clone(), variance.clone(), epsilon);
+                (prep.finish(state, y), mean, variance)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, variance) = statistics(x, gamma, beta);
+                (prep.finish(y), mean, variance)
+            }
+        };
+        // The statistics are constants to the graph, as in Burn's own `batch_norm_train`.
+        (y, Self::from_inner(mean), Self::from_inner(variance))
+    }
+    // The backward keeps its default body here: `BatchNormBackward` calls the inner backend's.
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use burn::tensor::Distribution;
@@ -442,6 +636,49 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    /// Burn's `batch_norm_train` and ours: same output and statistics, same gradients of x, γ
+    /// and β through autodiff; without autodiff, the same again.
+    #[test]
+    fn batch_norm_equals_burns_forward_and_backward() {
+        let device = Device::flex();
+        device.seed(5);
+        let x = Tensor::<4>::random([4, 3, 5, 6], Distribution::Normal(2.0, 3.0), &device);
+        let gamma = Tensor::<1>::random([3], Distribution::Default, &device);
+        let beta = Tensor::<1>::random([3], Distribution::Default, &device);
+        let weights = Tensor::<4>::random([4, 3, 5, 6], Distribution::Default, &device).autodiff();
+        let as_4d = |t: Tensor<1>| t.reshape([1, 1, 1, 3]);
+        let run = |ours: bool| {
+            let (x, gamma, beta) = (
+                x.clone().autodiff().require_grad(),
+                gamma.clone().autodiff().require_grad(),
+                beta.clone().autodiff().require_grad(),
+            );
+            let (y, mean, variance) = if ours {
+                batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5)
+            } else {
+                let out = F::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+                (out.output, out.mean, out.variance)
+            };
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            let (gx, ggamma, gbeta) =
+                (x.grad(&grads).unwrap(), gamma.grad(&grads).unwrap(), beta.grad(&grads).unwrap());
+            [
+                y.inner(),
+                as_4d(mean.inner()),
+                as_4d(variance.inner()),
+                gx,
+                as_4d(ggamma),
+                as_4d(gbeta),
+            ]
+        };
+        let names = ["output", "mean", "variance", "∂x", "∂γ", "∂β"];
+        for ((a, b), what) in run(true).into_iter().zip(run(false)).zip(names) {
+            assert_close(a, b, what);
+        }
+        let (plain, _, _) = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+        assert_close(plain, F::batch_norm_train(x, gamma, beta, 1e-5).output, "plain");
     }
 
     /// Without autodiff the call goes to flex directly; with constant filters only ∂x exists.

@@ -5,6 +5,7 @@ use burn::prelude::*;
 use burn::tensor::module as F;
 
 use super::pass::{BnMode, Moments, Pass};
+use crate::kernel;
 
 /// Replaces a running statistic at once. `RunningState::update` alone leaves the value pending
 /// per thread, invisible to saving and visiting until something syncs it.
@@ -56,30 +57,32 @@ impl DynBatchNorm {
             }
             BnMode::Train => {
                 let [n, _, h, w] = x.dims();
-                let out = F::batch_norm_train(x, gamma, beta, self.epsilon);
+                let (output, mean, variance) =
+                    kernel::batch_norm_train(x, gamma, beta, self.epsilon);
                 // Running variance is updated with the unbiased batch variance, as PyTorch does.
                 let count = (n * h * w) as f64;
-                let unbiased = out.variance.detach() * (count / (count - 1.0).max(1.0));
+                let unbiased = variance.detach() * (count / (count - 1.0).max(1.0));
                 let m = self.momentum;
                 let update = |state: &RunningState<Tensor<1>>, batch: Tensor<1>| {
                     let full = state.value_sync();
                     let old = full.clone().narrow(0, 0, c);
                     commit(state, full.slice_assign(s![0..c], old * (1.0 - m) + batch * m));
                 };
-                update(&self.running_mean, out.mean.detach());
+                update(&self.running_mean, mean.detach());
                 update(&self.running_var, unbiased);
-                out.output
+                output
             }
             BnMode::Calibrate => {
                 let [n, _, h, w] = x.dims();
-                let out = F::batch_norm_train(x, gamma, beta, self.epsilon);
+                let (output, mean, variance) =
+                    kernel::batch_norm_train(x, gamma, beta, self.epsilon);
                 let count = (n * h * w) as f64;
-                let mean: Vec<f64> = out.mean.detach().try_into_vec_as::<f64>().expect("f32 mean");
+                let mean: Vec<f64> = mean.detach().try_into_vec_as::<f64>().expect("f32 mean");
                 let var: Vec<f64> =
-                    out.variance.detach().try_into_vec_as::<f64>().expect("f32 variance");
+                    variance.detach().try_into_vec_as::<f64>().expect("f32 variance");
                 let moments = Moments { count, mean, m2: var.iter().map(|v| v * count).collect() };
                 pass.moments.entry(self.key).or_default().merge(&moments);
-                out.output
+                output
             }
         }
     }
