@@ -29,6 +29,7 @@ impl Planes {
     }
 
     /// `Σ term(a, b)` over channel `c`'s planes of `a` and `b`, accumulated in f64 across planes.
+    #[inline(always)]
     fn channel_sum(&self, c: usize, a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f64 {
         (0..self.batch)
             .map(|n| {
@@ -55,11 +56,14 @@ pub fn forward(
     let (mean, variance): (Vec<f32>, Vec<f32>) = (0..s.channels)
         .into_par_iter()
         .map(|c| {
-            arch.dispatch(|| {
-                let mean = (s.channel_sum(c, x, x, |v, _| v) / s.count()) as f32;
-                let squares = s.channel_sum(c, x, x, |v, _| (v - mean) * (v - mean));
-                (mean, (squares / s.count()) as f32)
-            })
+            arch.dispatch(
+                #[inline(always)]
+                || {
+                    let mean = (s.channel_sum(c, x, x, |v, _| v) / s.count()) as f32;
+                    let squares = s.channel_sum(c, x, x, |v, _| (v - mean) * (v - mean));
+                    (mean, (squares / s.count()) as f32)
+                },
+            )
         })
         .unzip();
     let mut y = vec![0.0; x.len()];
@@ -67,11 +71,14 @@ pub fn forward(
         let c = i % s.channels;
         let scale = gamma[c] * inverse_std(variance[c], epsilon);
         let shift = beta[c] - mean[c] * scale;
-        arch.dispatch(|| {
-            for (y, x) in y.iter_mut().zip(x) {
-                *y = x * scale + shift;
-            }
-        });
+        arch.dispatch(
+            #[inline(always)]
+            || {
+                for (y, x) in y.iter_mut().zip(x) {
+                    *y = x * scale + shift;
+                }
+            },
+        );
     });
     (y, mean, variance)
 }
@@ -93,11 +100,14 @@ pub fn backward(
         .into_par_iter()
         .map(|c| {
             let m = mean[c];
-            arch.dispatch(|| {
-                let sum = s.channel_sum(c, grad, grad, |g, _| g);
-                let centred = s.channel_sum(c, grad, x, |g, v| g * (v - m));
-                ((centred * inverse_std(variance[c], epsilon) as f64) as f32, sum as f32)
-            })
+            arch.dispatch(
+                #[inline(always)]
+                || {
+                    let sum = s.channel_sum(c, grad, grad, |g, _| g);
+                    let centred = s.channel_sum(c, grad, x, |g, v| g * (v - m));
+                    ((centred * inverse_std(variance[c], epsilon) as f64) as f32, sum as f32)
+                },
+            )
         })
         .unzip();
     let mut x_grad = vec![0.0; x.len()];
@@ -109,11 +119,14 @@ pub fn backward(
         let (scale, m) = (gamma[c] * inv_std, mean[c]);
         let offset = beta_grad[c] / count;
         let slope = gamma_grad[c] / count * inv_std;
-        arch.dispatch(|| {
-            for ((gx, g), x) in gx.iter_mut().zip(g).zip(x) {
-                *gx = scale * (g - offset - (x - m) * slope);
-            }
-        });
+        arch.dispatch(
+            #[inline(always)]
+            || {
+                for ((gx, g), x) in gx.iter_mut().zip(g).zip(x) {
+                    *gx = scale * (g - offset - (x - m) * slope);
+                }
+            },
+        );
     });
     (x_grad, gamma_grad, beta_grad)
 }

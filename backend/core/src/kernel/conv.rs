@@ -96,6 +96,7 @@ fn inside(tap: usize, outputs: usize, inputs: usize, g: &Geometry) -> Range<usiz
 /// `[C·K·K, Ho·Wo]` that reads the image: column-matrix row `(c, ky, kx)` at output pixels
 /// `out_start..out_start + len` (one output row) takes input pixels `in_start`, `in_start + s`, …
 /// of plane `c`. Everything else in the matrix is padding (zero).
+#[inline(always)]
 fn for_each_segment(g: &Geometry, mut segment: impl FnMut(usize, usize, usize, usize)) {
     let (k, ho, wo) = (g.kernel, g.out_height(), g.out_width());
     for row in 0..g.channels * k * k {
@@ -117,29 +118,123 @@ fn for_each_segment(g: &Geometry, mut segment: impl FnMut(usize, usize, usize, u
     }
 }
 
-/// The column matrix `[C·K·K, Ho·Wo]` of one image `[C, H, W]`.
-fn im2col(image: &[f32], cols: &mut [f32], g: &Geometry) {
-    let (s, plane) = (g.stride, g.out_plane());
-    cols.fill(0.0);
-    for_each_segment(g, |row, out, input, len| {
-        let dst = &mut cols[row * plane + out..][..len];
-        for (d, v) in dst.iter_mut().zip(image[input..].iter().step_by(s)) {
-            *d = *v;
+/// Calls `run(column_row, out_start, in_start, len, wrapped)` for every column-matrix row of a
+/// convolution with stride 1 and "same" output size (Ho = H, Wo = W): row `(c, ky, kx)` is plane
+/// `c` shifted by `(ky − p, kx − p)`, so over the output rows that read the image it is one
+/// contiguous run of the plane, `len` values from `in_start` into `out_start..` — except that in
+/// each output row the columns `wrapped` then hold values from the neighbouring image row (the
+/// shift carried them past the edge), which must read as zero. One long copy per column-matrix
+/// row instead of one per output row.
+#[inline(always)]
+fn for_each_run(g: &Geometry, mut run: impl FnMut(usize, usize, usize, usize, Range<usize>)) {
+    let (k, p, width) = (g.kernel, g.padding, g.width);
+    for row in 0..g.channels * k * k {
+        let (c, ky, kx) = (row / (k * k), row / k % k, row % k);
+        let rows = inside(ky, g.height, g.height, g);
+        if rows.is_empty() {
+            continue;
         }
-    });
+        let out = rows.start * width;
+        let input = (c * g.height + rows.start + ky - p) * width;
+        let len = rows.len() * width;
+        // A shift of a whole row or more leaves only padding.
+        if kx.abs_diff(p) >= width {
+            continue;
+        }
+        // The run starts (ends) inside the plane: the shift's first (last) columns are wrapped.
+        if kx < p {
+            let shift = p - kx;
+            run(row, out + shift, input, len - shift, 0..shift);
+        } else {
+            let shift = kx - p;
+            run(row, out, input + shift, len - shift, width - shift..width);
+        }
+    }
 }
 
-/// The transpose of [`im2col`]: sums a column matrix's entries into the image `[C, H, W]` they
-/// were read from.
-fn col2im(cols: &[f32], image: &mut [f32], g: &Geometry) {
-    let (s, plane) = (g.stride, g.out_plane());
-    image.fill(0.0);
-    for_each_segment(g, |row, out, input, len| {
-        let src = &cols[row * plane + out..][..len];
-        for (d, v) in image[input..].iter_mut().step_by(s).zip(src) {
-            *d += *v;
+impl Geometry {
+    /// Stride 1 with the output the input's size: [`for_each_run`] applies.
+    fn same_shift(&self) -> bool {
+        self.stride == 1 && self.out_height() == self.height && self.out_width() == self.width
+    }
+}
+
+/// Zeroes the `wrapped` columns of `cols`'s column-matrix row `row` in the output rows that read
+/// the image.
+#[inline(always)]
+fn zero_wrapped(cols: &mut [f32], row: usize, wrapped: &Range<usize>, g: &Geometry) {
+    let ky = row / g.kernel % g.kernel;
+    let plane = &mut cols[row * g.out_plane()..][..g.out_plane()];
+    for oy in inside(ky, g.height, g.height, g) {
+        // Usually one or two values: a loop, not a call to memset.
+        for col in wrapped.clone() {
+            plane[oy * g.width + col] = 0.0;
         }
-    });
+    }
+}
+
+/// The column matrix `[C·K·K, Ho·Wo]` of one image `[C, H, W]`. Writes only the entries that
+/// read the image: the padding entries of `cols` must be zero already, and stay so, since a
+/// buffer is only ever written by this function for one geometry.
+fn im2col(image: &[f32], cols: &mut [f32], g: &Geometry) {
+    let plane = g.out_plane();
+    if g.same_shift() {
+        for_each_run(
+            g,
+            #[inline(always)]
+            |row, out, input, len, wrapped| {
+                cols[row * plane + out..][..len].copy_from_slice(&image[input..][..len]);
+                zero_wrapped(cols, row, &wrapped, g);
+            },
+        );
+        return;
+    }
+    for_each_segment(
+        g,
+        #[inline(always)]
+        |row, out, input, len| {
+            let dst = &mut cols[row * plane + out..][..len];
+            // Every stride-th value: the first of each chunk (which compiles to shuffles).
+            for (d, chunk) in dst.iter_mut().zip(image[input..].chunks(g.stride)) {
+                *d = chunk[0];
+            }
+        },
+    );
+}
+
+/// The transpose of [`im2col`]: adds a column matrix's entries into the image `[C, H, W]` they
+/// were read from, which must be zero before. Overwrites the padding entries of `cols`.
+fn col2im(cols: &mut [f32], image: &mut [f32], g: &Geometry) {
+    let plane = g.out_plane();
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || {
+            if g.same_shift() {
+                for_each_run(
+                    g,
+                    #[inline(always)]
+                    |row, out, input, len, wrapped| {
+                        zero_wrapped(cols, row, &wrapped, g);
+                        let src = &cols[row * plane + out..][..len];
+                        for (d, v) in image[input..][..len].iter_mut().zip(src) {
+                            *d += *v;
+                        }
+                    },
+                );
+                return;
+            }
+            for_each_segment(
+                g,
+                #[inline(always)]
+                |row, out, input, len| {
+                    let src = &cols[row * plane + out..][..len];
+                    for (chunk, v) in image[input..].chunks_mut(g.stride).zip(src) {
+                        chunk[0] += *v;
+                    }
+                },
+            )
+        },
+    );
 }
 
 impl Geometry {

@@ -141,11 +141,14 @@ pub fn forward(x: &[f32], filters: &[f32], bias: Option<&[f32]>, g: &Geometry) -
             wide.fill(bias.map_or(0.0, |b| b[c]));
             let w = &filters[c * taps..][..taps];
             let len = wide.len();
-            arch.dispatch(|| {
-                for (w, &offset) in w.iter().zip(&padded.tap_offsets) {
-                    axpy(wide, *w, &padded.data[offset..][..len]);
-                }
-            });
+            arch.dispatch(
+                #[inline(always)]
+                || {
+                    for (w, &offset) in w.iter().zip(&padded.tap_offsets) {
+                        axpy(wide, *w, &padded.data[offset..][..len]);
+                    }
+                },
+            );
             narrow(wide, out, padded);
         },
     );
@@ -165,11 +168,14 @@ pub fn input_gradient(grad: &[f32], filters: &[f32], g: &Geometry) -> Vec<f32> {
             padded.data.fill(0.0);
             let w = &filters[c * taps..][..taps];
             let Padded { data, tap_offsets, .. } = padded;
-            arch.dispatch(|| {
-                for (w, &offset) in w.iter().zip(tap_offsets.iter()) {
-                    axpy(&mut data[offset..][..wide.len()], *w, wide);
-                }
-            });
+            arch.dispatch(
+                #[inline(always)]
+                || {
+                    for (w, &offset) in w.iter().zip(tap_offsets.iter()) {
+                        axpy(&mut data[offset..][..wide.len()], *w, wide);
+                    }
+                },
+            );
             padded.store(gx);
         },
     );
@@ -189,11 +195,15 @@ pub fn filter_gradient(grad: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
                 padded.load(&x[plane * g.in_plane()..][..g.in_plane()]);
                 // Zero extra columns: their products drop out of the sums.
                 widen(&grad[plane * g.out_plane()..][..g.out_plane()], wide, padded);
-                arch.dispatch(|| {
-                    for (w, &offset) in gw.iter_mut().zip(&padded.tap_offsets) {
-                        *w += lane_sum(wide, &padded.data[offset..][..wide.len()], |a, b| a * b);
-                    }
-                });
+                arch.dispatch(
+                    #[inline(always)]
+                    || {
+                        for (w, &offset) in gw.iter_mut().zip(&padded.tap_offsets) {
+                            *w +=
+                                lane_sum(wide, &padded.data[offset..][..wide.len()], |a, b| a * b);
+                        }
+                    },
+                );
             }
         },
     );
