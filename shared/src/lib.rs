@@ -18,6 +18,7 @@
 //! * [`channels`] — the reference's channel rounding;
 //! * [`display`] — number formatting shared by CLI and studio;
 //! * [`schedule`] — the learning rate per step (the studio previews it);
+//! * [`ticks`] — chart axes' ticks at round numbers (the studio's charts);
 //! * [`search`] — arch search: NSGA-II over genomes under a MACs budget, generation by
 //!   generation, with a score cache and warm starts;
 //! * [`search_worker`] — the messages between the studio page and its search Web Worker;
@@ -43,6 +44,7 @@ pub mod search;
 pub mod search_worker;
 pub mod space;
 pub mod subnet;
+pub mod ticks;
 pub mod weights_header;
 
 pub use arch::{Arch, ArchError};

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, MouseEvent, WheelEvent};
 
-use super::ticks::{nice_ticks, padded_extent, tick_label};
+use proard_shared::ticks::{nice_ticks, padded_extent, tick_label};
 
 /// A point's marker.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::ticks::{nice_ticks, padded_extent, tick_label};
+use proard_shared::ticks::{nice_ticks, padded_extent, tick_label};
 
 /// One curve.
 #[derive(Clone, Debug, PartialEq)]

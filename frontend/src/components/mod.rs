@@ -4,7 +4,6 @@
 //! * [`line_chart`] — curves over steps or epochs (SVG, one path per series);
 //! * [`predictor`] — fit the predictor, measured against predicted on held-out students;
 //! * [`search`] — the Pareto search under a MACs budget, in the search worker;
-//! * [`ticks`] — axis ticks at round numbers;
 //! * [`stages`] — an experiment's stages on a time line with progress and ETA;
 //! * [`status`] — the status badge;
 //! * [`verifications`] — export / verify a student, and the verified students.
@@ -15,5 +14,4 @@ pub mod predictor;
 pub mod search;
 pub mod stages;
 pub mod status;
-pub mod ticks;
 pub mod verifications;

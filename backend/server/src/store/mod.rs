@@ -20,11 +20,45 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, SqlSafeStr};
 
-static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+/// The schema's migrations, embedded in the binary: (version, description, SQL) as
+/// `sqlx::migrate!` would read them from `migrations/<database>/NNNN_description.sql`. Listed by
+/// hand because that macro's crate builds sqlx and SQLite a second time for the build host, minutes
+/// of every clean build; a test checks this list against the folders.
+fn migrations(backend: Backend) -> [(i64, &'static str, &'static str); 3] {
+    match backend {
+        Backend::Sqlite => [
+            (1, "studio", include_str!("../../migrations/sqlite/0001_studio.sql")),
+            (2, "events", include_str!("../../migrations/sqlite/0002_events.sql")),
+            (3, "side jobs", include_str!("../../migrations/sqlite/0003_side_jobs.sql")),
+        ],
+        Backend::Postgres => [
+            (1, "studio", include_str!("../../migrations/postgres/0001_studio.sql")),
+            (2, "events", include_str!("../../migrations/postgres/0002_events.sql")),
+            (3, "side jobs", include_str!("../../migrations/postgres/0003_side_jobs.sql")),
+        ],
+    }
+}
+
+fn migrator(backend: Backend) -> Migrator {
+    Migrator::with_migrations(
+        migrations(backend)
+            .into_iter()
+            .map(|(version, description, sql)| {
+                let no_tx = sql.starts_with("-- no-transaction");
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    no_tx,
+                )
+            })
+            .collect(),
+    )
+}
 
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,11 +136,7 @@ impl Store {
             .connect(url)
             .await
             .map_err(|source| StoreError::Open { url: redact(url), source })?;
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE,
-            Backend::Postgres => &POSTGRES,
-        };
-        migrator
+        migrator(backend)
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate { url: redact(url), source })?;
@@ -142,6 +172,35 @@ fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{Backend, migrator};
+    use sqlx::migrate::Migrator;
+
+    /// The embedded list is what sqlx resolves from the folders: every file, and the same
+    /// versions, descriptions and checksums (so databases migrated before stay valid).
+    #[tokio::test]
+    async fn embedded_migrations_are_the_folders() {
+        for (backend, folder) in [(Backend::Sqlite, "sqlite"), (Backend::Postgres, "postgres")] {
+            let dir =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(folder);
+            let resolved = Migrator::new(dir.as_path()).await.unwrap();
+            let embedded = migrator(backend);
+            let summary = |m: &Migrator| {
+                m.iter()
+                    .map(|m| {
+                        (
+                            m.version,
+                            m.description.to_string(),
+                            m.checksum.to_vec(),
+                            m.no_tx,
+                            m.migration_type,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(summary(&embedded), summary(&resolved), "{folder}");
+        }
+    }
+
     #[test]
     fn passwords_are_not_repeated_in_messages() {
         assert_eq!(super::redact("postgres://u:secret@h:5/db"), "postgres://u:***@h:5/db");
