@@ -335,95 +335,14 @@ pub fn filter_gradient(grad: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{close, values};
-    use super::*;
-
-    /// The definition, one product at a time.
-    fn naive(x: &[f32], w: &[f32], b: &[f32], g: &Geometry) -> Vec<f32> {
-        let (ho, wo, k) = (g.out_height(), g.out_width(), g.kernel);
-        let mut y = vec![0.0; g.batch * g.out_channels * ho * wo];
-        for n in 0..g.batch {
-            for o in 0..g.out_channels {
-                for oy in 0..ho {
-                    for ox in 0..wo {
-                        let mut acc = b[o];
-                        for c in 0..g.channels {
-                            for ky in 0..k {
-                                for kx in 0..k {
-                                    let iy = (oy * g.stride + ky) as isize - g.padding as isize;
-                                    let ix = (ox * g.stride + kx) as isize - g.padding as isize;
-                                    if iy >= 0
-                                        && ix >= 0
-                                        && (iy as usize) < g.height
-                                        && (ix as usize) < g.width
-                                    {
-                                        let xi = ((n * g.channels + c) * g.height + iy as usize)
-                                            * g.width
-                                            + ix as usize;
-                                        acc += w[((o * g.channels + c) * k + ky) * k + kx] * x[xi];
-                                    }
-                                }
-                            }
-                        }
-                        y[((n * g.out_channels + o) * ho + oy) * wo + ox] = acc;
-                    }
-                }
-            }
-        }
-        y
-    }
-
-    fn geometries() -> Vec<Geometry> {
-        let mut all = Vec::new();
-        for (height, width) in [(7, 7), (8, 5), (1, 1), (2, 9)] {
-            for kernel in [1, 3, 5] {
-                for stride in [1, 2] {
-                    for padding in [kernel / 2, 0] {
-                        all.push(Geometry {
-                            batch: 3,
-                            channels: 4,
-                            out_channels: 5,
-                            height,
-                            width,
-                            kernel,
-                            stride,
-                            padding,
-                        });
-                    }
-                }
-            }
-        }
-        // Outputs must exist: a kernel larger than the padded image has none.
-        all.retain(|g| g.height + 2 * g.padding >= g.kernel && g.width + 2 * g.padding >= g.kernel);
-        all
-    }
-
+    /// Forward = the definition; gradients = the forward's transposes (kernel::tests).
     #[test]
-    fn forward_is_the_definition() {
-        for g in geometries() {
-            let x = values(g.batch * g.channels * g.in_plane(), 1);
-            let w = values(g.out_channels * g.patch(), 2);
-            let b = values(g.out_channels, 3);
-            close(&forward(&x, &w, Some(&b), &g), &naive(&x, &w, &b, &g), "forward", &g);
-            let zero = vec![0.0; g.out_channels];
-            close(&forward(&x, &w, None, &g), &naive(&x, &w, &zero, &g), "no bias", &g);
-        }
-    }
-
-    /// ⟨∂L/∂y, conv(x, w)⟩ equals ⟨∂L/∂x, x⟩ and ⟨∂L/∂w, w⟩ exactly when the gradients are the
-    /// forward's transposes (the convolution is linear in each).
-    #[test]
-    fn gradients_are_the_transposes_of_the_forward() {
-        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a * b) as f64).sum::<f64>();
-        for g in geometries() {
-            let x = values(g.batch * g.channels * g.in_plane(), 4);
-            let w = values(g.out_channels * g.patch(), 5);
-            let grad = values(g.batch * g.out_channels * g.out_plane(), 7);
-            let lhs = dot(&grad, &forward(&x, &w, None, &g));
-            let rhs_x = dot(&input_gradient(&grad, &w, &g), &x);
-            let rhs_w = dot(&filter_gradient(&grad, &x, &g), &w);
-            assert!((lhs - rhs_x).abs() < 1e-4 * (1.0 + lhs.abs()), "x: {g:?} {lhs} {rhs_x}");
-            assert!((lhs - rhs_w).abs() < 1e-4 * (1.0 + lhs.abs()), "w: {g:?} {lhs} {rhs_w}");
-        }
+    fn forward_is_the_definition_and_gradients_its_transposes() {
+        super::super::tests::check_kernel(
+            false,
+            super::forward,
+            super::input_gradient,
+            super::filter_gradient,
+        );
     }
 }

@@ -564,10 +564,105 @@ pub(crate) mod tests {
             .collect()
     }
 
-    pub(crate) fn close(a: &[f32], b: &[f32], what: &str, g: &Geometry) {
+    fn close(a: &[f32], b: &[f32], what: &str, g: &Geometry) {
         assert_eq!(a.len(), b.len(), "{what} {g:?}");
         for (i, (a, b)) in a.iter().zip(b).enumerate() {
             assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what} {g:?} [{i}]: {a} vs {b}");
+        }
+    }
+
+    /// The convolution by its definition, one product at a time: dense (every input channel to
+    /// every output channel) or depthwise (output channel c from input channel c alone).
+    fn naive(x: &[f32], w: &[f32], b: &[f32], g: &Geometry, depthwise: bool) -> Vec<f32> {
+        let (ho, wo, k) = (g.out_height(), g.out_width(), g.kernel);
+        let per_group = if depthwise { 1 } else { g.channels };
+        let mut y = vec![0.0; g.batch * g.out_channels * ho * wo];
+        for n in 0..g.batch {
+            for o in 0..g.out_channels {
+                let inputs = if depthwise { o..o + 1 } else { 0..g.channels };
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let mut acc = b[o];
+                        for (j, c) in inputs.clone().enumerate() {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let iy = (oy * g.stride + ky).checked_sub(g.padding);
+                                    let ix = (ox * g.stride + kx).checked_sub(g.padding);
+                                    let (Some(iy), Some(ix)) = (iy, ix) else { continue };
+                                    if iy < g.height && ix < g.width {
+                                        let xi =
+                                            ((n * g.channels + c) * g.height + iy) * g.width + ix;
+                                        acc += w[((o * per_group + j) * k + ky) * k + kx] * x[xi];
+                                    }
+                                }
+                            }
+                        }
+                        y[((n * g.out_channels + o) * ho + oy) * wo + ox] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// Square and oblong images, 1×1 and shorter than the kernel; kernels 1–7, strides 1 and 2,
+    /// "same" and no padding: every such geometry that has an output.
+    fn geometries(depthwise: bool) -> Vec<Geometry> {
+        let (batch, channels, out_channels) = if depthwise { (2, 3, 3) } else { (3, 4, 5) };
+        let mut all = Vec::new();
+        for (height, width) in [(7, 7), (8, 5), (1, 1), (2, 9)] {
+            for kernel in [1, 3, 5, 7] {
+                for stride in [1, 2] {
+                    for padding in [kernel / 2, 0] {
+                        let g = Geometry {
+                            batch,
+                            channels,
+                            out_channels,
+                            height,
+                            width,
+                            kernel,
+                            stride,
+                            padding,
+                        };
+                        all.push(g);
+                    }
+                }
+            }
+        }
+        all.retain(|g| g.height + 2 * g.padding >= g.kernel && g.width + 2 * g.padding >= g.kernel);
+        all
+    }
+
+    type Forward = fn(&[f32], &[f32], Option<&[f32]>, &Geometry) -> Vec<f32>;
+    type Gradient = fn(&[f32], &[f32], &Geometry) -> Vec<f32>;
+
+    /// A kernel's forward is the definition (with and without bias), and its gradients are the
+    /// forward's transposes: the convolution is linear in x and in the filters, so
+    /// ⟨∂L/∂y, conv(x, w)⟩ equals ⟨∂L/∂x, x⟩ and ⟨∂L/∂w, w⟩ exactly when they are.
+    pub(crate) fn check_kernel(
+        depthwise: bool,
+        forward: Forward,
+        input_gradient: Gradient,
+        filter_gradient: Gradient,
+    ) {
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a * b) as f64).sum::<f64>();
+        for g in geometries(depthwise) {
+            let per_group = if depthwise { 1 } else { g.channels };
+            let x = values(g.batch * g.channels * g.in_plane(), 1);
+            let w = values(g.out_channels * per_group * g.kernel * g.kernel, 2);
+            let b = values(g.out_channels, 3);
+            let y = forward(&x, &w, Some(&b), &g);
+            close(&y, &naive(&x, &w, &b, &g, depthwise), "forward", &g);
+            let zero = vec![0.0; g.out_channels];
+            let y = forward(&x, &w, None, &g);
+            close(&y, &naive(&x, &w, &zero, &g, depthwise), "no bias", &g);
+
+            let grad = values(g.batch * g.out_channels * g.out_plane(), 7);
+            let lhs = dot(&grad, &y);
+            let rhs_x = dot(&input_gradient(&grad, &w, &g), &x);
+            let rhs_w = dot(&filter_gradient(&grad, &x, &g), &w);
+            assert!((lhs - rhs_x).abs() < 1e-4 * (1.0 + lhs.abs()), "x: {g:?} {lhs} {rhs_x}");
+            assert!((lhs - rhs_w).abs() < 1e-4 * (1.0 + lhs.abs()), "w: {g:?} {lhs} {rhs_w}");
         }
     }
 
