@@ -27,14 +27,14 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 /// `sqlx::migrate!` would read them from `migrations/<database>/NNNN_description.sql`. Listed by
 /// hand because that macro's crate builds sqlx and SQLite a second time for the build host, minutes
 /// of every clean build; a test checks this list against the folders.
-fn migrations(backend: Backend) -> [(i64, &'static str, &'static str); 3] {
+fn migrations(backend: Backend) -> &'static [(i64, &'static str, &'static str)] {
     match backend {
-        Backend::Sqlite => [
+        Backend::Sqlite => &[
             (1, "studio", include_str!("../../migrations/sqlite/0001_studio.sql")),
             (2, "events", include_str!("../../migrations/sqlite/0002_events.sql")),
             (3, "side jobs", include_str!("../../migrations/sqlite/0003_side_jobs.sql")),
         ],
-        Backend::Postgres => [
+        Backend::Postgres => &[
             (1, "studio", include_str!("../../migrations/postgres/0001_studio.sql")),
             (2, "events", include_str!("../../migrations/postgres/0002_events.sql")),
             (3, "side jobs", include_str!("../../migrations/postgres/0003_side_jobs.sql")),
@@ -45,8 +45,8 @@ fn migrations(backend: Backend) -> [(i64, &'static str, &'static str); 3] {
 fn migrator(backend: Backend) -> Migrator {
     Migrator::with_migrations(
         migrations(backend)
-            .into_iter()
-            .map(|(version, description, sql)| {
+            .iter()
+            .map(|&(version, description, sql)| {
                 let no_tx = sql.starts_with("-- no-transaction");
                 Migration::new(
                     version,
