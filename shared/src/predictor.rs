@@ -6,18 +6,19 @@
 //! MSE(acc) + MSE(rob), 50 epochs, batch 256, 80/20 split — here seeded. Runs on any Burn
 //! device, in the browser included (flex on the CPU, wgpu on WebGPU).
 
-use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::module::{Module, Param};
+use burn::nn::Linear;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Distribution;
 use burn::tensor::activation::relu;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::{Arch, ArchError};
-use crate::genome::seeded_rng;
+use crate::genome::{SeededRng, seeded_rng};
 use crate::space::Space;
 
 /// Settings of the predictor and of its training.
@@ -105,16 +106,24 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    pub fn new(inputs: usize, config: &PredictorConfig, device: &Device) -> Mlp {
+    /// Initialised as PyTorch's `nn.Linear` (weights and biases ~ U(±1/√inputs)), drawn from
+    /// `rng` on the host: every device starts from the same weights (a backend's own RNG differs
+    /// per backend).
+    pub fn new(
+        inputs: usize,
+        config: &PredictorConfig,
+        rng: &mut SeededRng,
+        device: &Device,
+    ) -> Mlp {
         let mut width = inputs;
         let hidden = (0..config.hidden_layers)
             .map(|_| {
-                let layer = LinearConfig::new(width, config.hidden_width).init(device);
+                let layer = linear(width, config.hidden_width, true, rng, device);
                 width = config.hidden_width;
                 layer
             })
             .collect();
-        let output = LinearConfig::new(width, 2).with_bias(false).init(device);
+        let output = linear(width, 2, false, rng, device);
         Mlp { hidden, output }
     }
 
@@ -122,6 +131,31 @@ impl Mlp {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let x = self.hidden.iter().fold(x, |x, layer| relu(layer.forward(x)));
         self.output.forward(x)
+    }
+}
+
+/// A `Linear` (weight `[inputs, outputs]`, Burn's layout) drawn from `rng`.
+fn linear(
+    inputs: usize,
+    outputs: usize,
+    bias: bool,
+    rng: &mut SeededRng,
+    device: &Device,
+) -> Linear {
+    fn draw<const D: usize>(
+        shape: [usize; D],
+        bound: f64,
+        rng: &mut SeededRng,
+        device: &Device,
+    ) -> Param<Tensor<D>> {
+        let data =
+            TensorData::random::<f32, _, _>(shape, Distribution::Uniform(-bound, bound), rng);
+        Param::from_tensor(Tensor::from_data(data, device))
+    }
+    let bound = 1.0 / (inputs as f64).sqrt();
+    Linear {
+        weight: draw([inputs, outputs], bound, rng, device),
+        bias: bias.then(|| draw([outputs], bound, rng, device)),
     }
 }
 
@@ -187,8 +221,7 @@ impl Predictor {
         let (test, train) = order.split_at(n_test);
 
         let train_device = device.clone().autodiff();
-        train_device.seed(config.seed);
-        let mut mlp = Mlp::new(space.encoding_dim(), config, &train_device);
+        let mut mlp = Mlp::new(space.encoding_dim(), config, &mut rng, &train_device);
         let mut optimizer = AdamConfig::new()
             .with_epsilon(1e-8)
             .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
@@ -323,7 +356,8 @@ impl Predictor {
         space.validate().map_err(|e| PredictorError::Weights(format!("space: {e}")))?;
         let config: PredictorConfig = serde_json::from_str(&get("proard.predictor_config")?)
             .map_err(|e| PredictorError::Weights(format!("settings: {e}")))?;
-        let mut mlp = Mlp::new(space.encoding_dim(), &config, device);
+        // The weights are about to be replaced: any draws do.
+        let mut mlp = Mlp::new(space.encoding_dim(), &config, &mut seeded_rng(0), device);
         let result = mlp
             .load_from(&mut SafetensorsStore::from_bytes(Some(bytes)))
             .map_err(|e| PredictorError::Weights(e.to_string()))?;
@@ -431,8 +465,8 @@ mod tests {
         let space = preset("mbv3-cifar").unwrap();
         let config = PredictorConfig::new();
         let device = Device::flex();
-        let predictor =
-            Predictor { mlp: Mlp::new(space.encoding_dim(), &config, &device), space, config };
+        let mlp = Mlp::new(space.encoding_dim(), &config, &mut seeded_rng(0), &device);
+        let predictor = Predictor { mlp, space, config };
         let mut rng = seeded_rng(4);
         let mut archs: Vec<Arch> =
             (0..150).map(|_| predictor.space.sample_arch(&mut rng)).collect();

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::attack::{PgdConfig, cross_entropy, pgd};
 use crate::model::{NetConfig, Pass, Supernet};
+use crate::noise;
 
 #[derive(Debug, Serialize)]
 pub struct ModelBench {
@@ -53,14 +54,14 @@ pub fn model_bench(
     iterations: usize,
     device: &Device,
 ) -> Result<ModelBench, ExecutionError> {
-    device.seed(0);
+    noise::seed(0);
     let train_device = device.clone().autodiff();
     let supernet = Supernet::new(space, NetConfig::new(), &train_device);
     let subnet = supernet.subnet(&arch).expect("the caller validated the arch");
     let n_classes = supernet.space.io().n_classes as usize;
     let io = supernet.space.io();
     let shape = [batch, io.in_channels as usize, io.image_size as usize, io.image_size as usize];
-    let x = Tensor::<4>::random(shape, Distribution::Uniform(0.0, 1.0), device);
+    let x = noise::random(shape, Distribution::Uniform(0.0, 1.0), device);
     let labels = Tensor::<1, Int>::from_data(
         TensorData::new((0..batch).map(|i| (i % n_classes) as i32).collect(), [batch]),
         device,

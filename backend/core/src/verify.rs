@@ -3,7 +3,7 @@
 //! sequence, each with its parameters and seed in the result, plus AutoAttack's warning signs
 //! of gradient masking as flags.
 //!
-//! Every attack on batch `i` runs with the device RNG seeded from (seed, i) (the sequence from
+//! Every attack on batch `i` runs with the noise stream seeded from (seed, i) (the sequence from
 //! (seed, i, stage)), exactly as the pipeline's student evaluation does: verifying an exported
 //! student with its record's seed on the run's images reproduces the record's numbers.
 

@@ -25,9 +25,10 @@ use proard_core::data::loader::{Loader, LoaderConfig};
 use proard_core::data::synthetic::{self, SyntheticConfig};
 use proard_core::data::{ImageSet, Split};
 use proard_core::model::{BnMode, NetConfig, Network, Pass, Supernet, View};
+use proard_core::noise;
 use proard_shared::Subnet;
 
-/// Flex has one global RNG: tests that seed it run one at a time.
+/// The noise stream is one per process: tests that seed it run one at a time.
 static RNG: Mutex<()> = Mutex::new(());
 
 fn lock() -> std::sync::MutexGuard<'static, ()> {
@@ -110,7 +111,7 @@ fn attacks_on_a_trained_subnet_are_bounded_monotone_and_recorded() {
     eprintln!("training: {:.1} s", started.elapsed().as_secs_f64());
     let batches = test_batches(&set);
     let device = Device::flex();
-    device.seed(4);
+    noise::seed(4);
 
     // Every loss and start, with restarts, stays in the ε-ball and in [0, 1].
     let (x, labels) = batches[0].clone();
@@ -328,7 +329,7 @@ fn pgd_by_hand(
 fn pgd_follows_its_definition_and_returns_the_final_iterate() {
     let _rng = lock();
     let device = Device::flex();
-    device.seed(11);
+    noise::seed(11);
     let set = Arc::new(synthetic::generate(&SyntheticConfig { seed: 11, train: 16, test: 32 }));
     let space = proard_core::spaces::load_space("resnet-mini").unwrap();
     let supernet = Supernet::new(space.clone(), NetConfig::new(), &device);
@@ -387,12 +388,12 @@ fn pgd_follows_its_definition_and_returns_the_final_iterate() {
 
 // ---- the mathematics, pinned on an untrained subnet ----
 
-/// The smallest resnet-mini subnet, untrained (the device RNG seeded with `seed`), and `images`
+/// The smallest resnet-mini subnet, untrained (the noise stream seeded with `seed`), and `images`
 /// synthetic test images labelled with the subnet's own clean predictions: every image starts
 /// correctly classified, so that a small attack fools some images and leaves others.
 fn untrained_subnet(seed: u64, images: usize) -> (Network, Subnet, Tensor<4>, Tensor<1, Int>) {
     let device = Device::flex();
-    device.seed(seed);
+    noise::seed(seed);
     let set = Arc::new(synthetic::generate(&SyntheticConfig { seed, train: 0, test: images }));
     let space = proard_core::spaces::load_space("resnet-mini").unwrap();
     let supernet = Supernet::new(space.clone(), NetConfig::new(), &device);
@@ -442,7 +443,7 @@ fn outcomes(
 
 /// APGD-CE's iterates x_0 … x_k from the definition (Croce & Hein 2020, Alg. 1), P the
 /// projection onto B∞(x, ε) ∩ [0, 1]: x_0 = P(x + ε·u/‖u‖∞) per image, u ~ U(−1, 1) drawn now
-/// from the device RNG as `apgd` draws it; z_{k+1} = P(x_k + η·sign(∇ CE(f(x_k), y))),
+/// from the noise stream as `apgd` draws it; z_{k+1} = P(x_k + η·sign(∇ CE(f(x_k), y))),
 /// x_{k+1} = P(x_k + a·(z_{k+1} − x_k) + (1 − a)·(x_k − x_{k−1})) with η = 2ε, a = 1 for the
 /// first step and a = `momentum` (0.75 in APGD) after. Only for k ≤ 2: the checkpoint after x_1
 /// (window 1) halves η only if the loss did not rise above 0, and cross-entropy is positive.
@@ -456,7 +457,7 @@ fn apgd_by_hand(
     assert!(iterations <= 2, "later steps depend on the checkpoints");
     let frozen = network.valid();
     let n = x.dims()[0];
-    let u = Tensor::<4>::random(x.dims(), Distribution::Uniform(-1.0, 1.0), &x.device());
+    let u = noise::random(x.dims(), Distribution::Uniform(-1.0, 1.0), &x.device());
     let largest = u.clone().abs().flatten::<2>(1, 3).max_dim(1).reshape([n, 1, 1, 1]);
     let mut iterates = vec![project(x, epsilon, x.clone() + u / largest * epsilon)];
     for k in 0..iterations {
@@ -488,10 +489,10 @@ fn apgd_first_iterates_follow_the_definition() {
     let (mut kept_earlier, mut kept_latest_fooling) = (0, 0);
     for epsilon in [0.25 / 255.0, 1.0 / 255.0] {
         for iterations in [1, 2] {
-            Device::flex().seed(23);
+            noise::seed(23);
             let iterates =
                 apgd_by_hand(&network, &subnet, &x, &labels, (epsilon, iterations, 0.75));
-            Device::flex().seed(23);
+            noise::seed(23);
             let config = ApgdConfig { epsilon, iterations, ..ApgdConfig::default() };
             let got = apgd(&network, &subnet, x.clone(), labels.clone(), &config);
             let (fooled, losses): (Vec<_>, Vec<_>) =
@@ -522,7 +523,7 @@ fn apgd_first_iterates_follow_the_definition() {
                 assert!(off_corner <= 10, "{off_corner} pixels of x_1 off the ball's corner");
             } else {
                 // The momentum matters: with a = 1 the second iterate would be z_2 itself.
-                Device::flex().seed(23);
+                noise::seed(23);
                 let without = apgd_by_hand(&network, &subnet, &x, &labels, (epsilon, 2, 1.0));
                 assert!(max_difference(&without[2], &iterates[2]) > epsilon as f32 / 2.0);
             }
@@ -548,9 +549,9 @@ fn restarts_keep_the_worst_case_per_image() {
     // untrained subnet, so the two runs disagree on many.
     let epsilon = 32.0 / 255.0;
     let single = PgdConfig { epsilon, step_size: epsilon, steps: 1, ..PgdConfig::default() };
-    Device::flex().seed(31);
+    noise::seed(31);
     let runs = [0, 1].map(|_| pgd(&network, &subnet, x.clone(), labels.clone(), &single));
-    Device::flex().seed(31);
+    noise::seed(31);
     let restarted = PgdConfig { restarts: 2, ..single };
     let both = pgd(&network, &subnet, x.clone(), labels.clone(), &restarted);
     let [(fooled_1, loss_1), (fooled_2, loss_2)] =
@@ -581,9 +582,9 @@ fn restarts_keep_the_worst_case_per_image() {
     assert!(cases.iter().all(|&c| c > 0), "every case occurs: {cases:?}");
 
     let single = ApgdConfig { epsilon, iterations: 2, ..ApgdConfig::default() };
-    Device::flex().seed(41);
+    noise::seed(41);
     let runs = [0, 1].map(|_| apgd(&network, &subnet, x.clone(), labels.clone(), &single));
-    Device::flex().seed(41);
+    noise::seed(41);
     let restarted = ApgdConfig { restarts: 2, ..single };
     let both = apgd(&network, &subnet, x.clone(), labels.clone(), &restarted);
     let [(fooled_1, _), (fooled_2, _)] =
@@ -617,7 +618,7 @@ fn evaluation_attacks_run_batchnorm_in_eval_mode_and_leave_it_untouched() {
     // Running statistics away from their initial 0 and 1, from train-mode passes over noise.
     let fresh = running_statistics(&network);
     for _ in 0..3 {
-        let noise = Tensor::<4>::random(x.dims(), Distribution::Uniform(0.0, 1.0), &x.device());
+        let noise = noise::random(x.dims(), Distribution::Uniform(0.0, 1.0), &x.device());
         network.forward(noise, &subnet, &mut Pass::train());
     }
     let before = running_statistics(&network);
@@ -636,7 +637,7 @@ fn evaluation_attacks_run_batchnorm_in_eval_mode_and_leave_it_untouched() {
     assert!(max_difference(&three_steps, &by_hand((alpha, 3), BnMode::Eval)) < 1e-6, "PGD");
     assert!(max_difference(&three_steps, &by_hand((alpha, 3), BnMode::Train)) > 1e-3);
 
-    Device::flex().seed(43);
+    noise::seed(43);
     let restarted = PgdConfig { restarts: 2, iterate: PgdIterate::AnyFooling, ..config };
     pgd(&network, &subnet, x.clone(), labels.clone(), &restarted);
     for loss in [ApgdLoss::CrossEntropy, ApgdLoss::Dlr, ApgdLoss::TargetedDlr { target_classes: 2 }]

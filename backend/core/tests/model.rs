@@ -12,11 +12,12 @@ use proard_core::model::weights::{
     load_student, load_supernet, named_tensors, save_student, save_supernet,
 };
 use proard_core::model::{BnMode, NetConfig, Pass, Supernet};
+use proard_core::noise;
 use proard_shared::genome::seeded_rng;
 use proard_shared::preset::preset;
 use proard_shared::{Arch, Space, Subnet};
 
-/// Flex has one global RNG: tests that seed it run one at a time.
+/// The noise stream is one per process: tests that seed it run one at a time.
 static RNG: Mutex<()> = Mutex::new(());
 
 fn lock() -> std::sync::MutexGuard<'static, ()> {
@@ -24,7 +25,7 @@ fn lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn images(n: usize, device: &Device) -> Tensor<4> {
-    Tensor::random([n, 3, 32, 32], Distribution::Uniform(0.0, 1.0), device)
+    noise::random([n, 3, 32, 32], Distribution::Uniform(0.0, 1.0), device)
 }
 
 /// Multiplies every tensor by exp(0.2·N(0,1)) and adds 0.01·N(0,1) to weights and transforms,
@@ -35,12 +36,11 @@ struct Perturb;
 impl ModuleMapper for Perturb {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         param.map(|t| {
-            let scale = (Tensor::random(t.shape(), Distribution::Normal(0.0, 1.0), &t.device())
-                * 0.2)
-                .exp();
+            let scale =
+                (noise::random(t.dims(), Distribution::Normal(0.0, 1.0), &t.device()) * 0.2).exp();
             let t = t * scale;
             if D >= 2 {
-                t.clone() + Tensor::random(t.shape(), Distribution::Normal(0.0, 0.01), &t.device())
+                t.clone() + noise::random(t.dims(), Distribution::Normal(0.0, 0.01), &t.device())
             } else {
                 t
             }
@@ -94,7 +94,7 @@ fn check_export_and_macs(space: &Space, archs: &[Arch], batch: usize) {
 #[test]
 fn mini_presets_export_exactly_and_count_macs_as_executed() {
     let _guard = lock();
-    Device::flex().seed(1);
+    noise::seed(1);
     for name in ["resnet-mini", "mbv3-mini"] {
         let space = preset(name).unwrap();
         let mut rng = seeded_rng(7);
@@ -107,7 +107,7 @@ fn mini_presets_export_exactly_and_count_macs_as_executed() {
 #[test]
 fn cifar_presets_export_exactly_and_count_macs_as_executed() {
     let _guard = lock();
-    Device::flex().seed(2);
+    noise::seed(2);
     for name in ["mbv3-cifar", "resnet50-cifar"] {
         let space = preset(name).unwrap();
         let archs = vec![space.largest_arch(), space.sample_arch(&mut seeded_rng(3))];
@@ -119,7 +119,7 @@ fn cifar_presets_export_exactly_and_count_macs_as_executed() {
 fn eval_mode_on_an_autodiff_device_uses_and_keeps_running_statistics() {
     let _guard = lock();
     let device = Device::flex().autodiff();
-    device.seed(3);
+    noise::seed(3);
     let space = preset("mbv3-mini").unwrap();
     let arch = space.largest_arch();
     let (supernet, subnet) = prepared(space, &arch, &device);
@@ -145,7 +145,7 @@ fn eval_mode_on_an_autodiff_device_uses_and_keeps_running_statistics() {
 fn calibration_writes_the_exact_mean_and_biased_variance() {
     let _guard = lock();
     let device = Device::flex();
-    device.seed(4);
+    noise::seed(4);
     let space = preset("resnet-mini").unwrap();
     let arch = space.smallest_arch();
     let supernet = Supernet::new(space, NetConfig::new(), &device);
@@ -185,7 +185,7 @@ fn student_names(subnet: &Subnet) -> BTreeMap<String, String> {
 fn a_training_step_changes_only_the_active_slices() {
     let _guard = lock();
     let device = Device::flex().autodiff();
-    device.seed(5);
+    noise::seed(5);
     for name in ["resnet-mini", "mbv3-mini"] {
         let space = preset(name).unwrap();
         let arch = space.sample_arch(&mut seeded_rng(11));
@@ -246,7 +246,7 @@ fn a_training_step_changes_only_the_active_slices() {
 fn attacks_get_input_gradients_without_parameter_gradients() {
     let _guard = lock();
     let device = Device::flex().autodiff();
-    device.seed(6);
+    noise::seed(6);
     let space = preset("resnet-mini").unwrap();
     let supernet = Supernet::new(space.clone(), NetConfig::new(), &device);
     let subnet = supernet.subnet(&space.largest_arch()).unwrap();
@@ -263,7 +263,7 @@ fn attacks_get_input_gradients_without_parameter_gradients() {
 fn weights_files_round_trip_and_refuse_the_wrong_kind() {
     let _guard = lock();
     let device = Device::flex();
-    device.seed(7);
+    noise::seed(7);
     let dir = tempfile::tempdir().unwrap();
     let space = preset("mbv3-mini").unwrap();
     let arch = space.sample_arch(&mut seeded_rng(2));
@@ -298,7 +298,7 @@ fn weights_files_round_trip_and_refuse_the_wrong_kind() {
 fn reorganising_middle_channels_keeps_the_largest_subnet_and_protects_small_ratios() {
     let _guard = lock();
     let device = Device::flex();
-    device.seed(8);
+    noise::seed(8);
     for name in ["resnet-mini", "mbv3-mini"] {
         let space = preset(name).unwrap();
         let arch = space.largest_arch();

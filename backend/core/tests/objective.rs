@@ -18,6 +18,7 @@ use proard_core::data::Split;
 use proard_core::data::loader::{Loader, LoaderConfig};
 use proard_core::data::synthetic::{self, SyntheticConfig};
 use proard_core::model::{BnMode, NetConfig, Network, Supernet, View};
+use proard_core::noise;
 use proard_core::objective::divergence::kl_logits;
 use proard_core::objective::*;
 use proard_shared::preset::preset;
@@ -507,7 +508,7 @@ fn one_sgd_step_lowers_every_objective_and_attacks_stay_in_the_ball() {
     let device = Device::flex().autodiff();
     let space = preset("resnet-mini").unwrap();
     let arch = space.smallest_arch();
-    device.seed(11);
+    noise::seed(11);
     let teacher = Supernet::new(space.clone(), NetConfig::new(), &device);
     let clean_teacher = Supernet::new(space.clone(), NetConfig::new(), &device);
     let subnet = teacher.subnet(&arch).unwrap();
@@ -520,7 +521,7 @@ fn one_sgd_step_lowers_every_objective_and_attacks_stay_in_the_ball() {
 
     for (config, learning_rate) in all_methods() {
         let name = config.name();
-        device.seed(12);
+        noise::seed(12);
         let student = Supernet::new(space.clone(), NetConfig::new(), &device).network;
         let mut objective = Objective::new(config);
         let retrains = objective.config.needs().trains_teacher;
@@ -531,7 +532,7 @@ fn one_sgd_step_lowers_every_objective_and_attacks_stay_in_the_ball() {
                 teacher: Some(View::new(&teacher_network, &subnet)),
                 clean_teacher: Some(View::new(&clean_network, &subnet)),
             };
-            device.seed(13);
+            noise::seed(13);
             let adversarial = objective.adversarial(&nets, &batch).unwrap();
             for input in std::iter::once(&adversarial.student).chain(adversarial.teacher.as_ref()) {
                 let distance = (input.clone() - x.clone().inner()).abs().max().into_scalar::<f64>();
@@ -572,7 +573,7 @@ fn a_batch_serves_the_teachers_clean_logits_only_to_that_teacher() {
     let _guard = lock();
     let device = Device::flex().autodiff();
     let space = preset("resnet-mini").unwrap();
-    device.seed(21);
+    noise::seed(21);
     let network = Supernet::new(space.clone(), NetConfig::new(), &device).network.valid();
     let other_network = Supernet::new(space.clone(), NetConfig::new(), &device).network.valid();
     let supernet = Supernet::new(space.clone(), NetConfig::new(), &device);
@@ -613,7 +614,7 @@ fn a_missing_teacher_is_an_error_naming_the_method() {
     let _guard = lock();
     let device = Device::flex().autodiff();
     let space = preset("resnet-mini").unwrap();
-    device.seed(1);
+    noise::seed(1);
     let supernet = Supernet::new(space.clone(), NetConfig::new(), &device);
     let subnet = supernet.subnet(&space.smallest_arch()).unwrap();
     let nets =
@@ -643,7 +644,7 @@ fn small_batch(images: usize, device: &Device) -> Batch {
 /// `config`'s inner maximisation written out from the public attack pieces: the student's
 /// BatchNorm in `bn`, the teacher's in eval mode, TRADES' target the student's eval-mode clean
 /// output, AdaAD's ascent through the teacher's output (or, with `detach_teacher`, through the
-/// student's alone), DARD's teacher attacked separately. Random starts draw from the device RNG.
+/// student's alone), DARD's teacher attacked separately. Random starts draw from the noise stream.
 fn attack_by_hand(
     config: &ObjectiveConfig,
     nets: &Nets,
@@ -705,7 +706,7 @@ fn training_attacks_run_batchnorm_in_the_mode_each_objective_declares() {
     }
     let device = Device::flex().autodiff();
     let space = preset("resnet-mini").unwrap();
-    device.seed(51);
+    noise::seed(51);
     let student = Supernet::new(space.clone(), NetConfig::new(), &device);
     let teacher = Supernet::new(space.clone(), NetConfig::new(), &device).network.valid();
     let subnet = student.subnet(&space.smallest_arch()).unwrap();
@@ -726,11 +727,11 @@ fn training_attacks_run_batchnorm_in_the_mode_each_objective_declares() {
             assert_eq!(bn, ascent.bn, "{name}: the declared mode is the config's");
         }
         let before = running_statistics(&student.network);
-        device.seed(52);
+        noise::seed(52);
         let got = Objective::new(config.clone()).adversarial(&nets, &batch).unwrap();
         assert_eq!(running_statistics(&student.network), before, "{name}: statistics moved");
         let by_hand = |bn, detach_teacher| {
-            device.seed(52);
+            noise::seed(52);
             attack_by_hand(&config, &nets, &batch, bn, detach_teacher)
         };
         let expected = by_hand(bn, false);
@@ -757,7 +758,7 @@ fn student_losses_send_no_gradient_into_a_teacher() {
     let _guard = lock();
     let device = Device::flex().autodiff();
     let space = preset("resnet-mini").unwrap();
-    device.seed(61);
+    noise::seed(61);
     let networks: Vec<Network> =
         (0..3).map(|_| Supernet::new(space.clone(), NetConfig::new(), &device).network).collect();
     let subnet = Supernet::new(space.clone(), NetConfig::new(), &device)
@@ -768,8 +769,7 @@ fn student_losses_send_no_gradient_into_a_teacher() {
     let batch = small_batch(8, &device);
     // Fixed x' (no attack): the gradients here come from the outer losses alone.
     let plain = batch.x.clone().inner();
-    let noise =
-        Tensor::<4>::random(plain.dims(), burn::tensor::Distribution::Default, &plain.device());
+    let noise = noise::random(plain.dims(), burn::tensor::Distribution::Default, &plain.device());
     let shifted = (plain + (noise - 0.5).sign() * (4.0 / 255.0)).clamp(0.0, 1.0);
     let adversarial = Adversarial { student: shifted.clone(), teacher: Some(shifted) };
     let progress = Progress { epoch: 61, epochs: 100 };

@@ -1,6 +1,6 @@
-//! `proard worker`: a process that claims jobs from the queue and runs them one at a time —
-//! Burn's CPU backend has one global RNG per process, which exact resume re-seeds every step, so
-//! two jobs never share a process. The job computes on a blocking thread; the async side renews
+//! `proard worker`: a process that claims jobs from the queue and runs them one at a time — the
+//! noise stream (`proard_core::noise`) is one per process, which exact resume re-seeds every step,
+//! so two jobs never share a process. The job computes on a blocking thread; the async side renews
 //! its lease, passes a cancel on, and records how the job ended.
 
 use std::path::{Path, PathBuf};

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::loss::{cross_entropy_per_example, dlr_per_example, targeted_dlr_per_example};
 use super::{Ball, choose, fooled, logits, loss_and_gradient};
 use crate::model::Network;
+use crate::noise;
 
 /// The loss APGD ascends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,7 +86,7 @@ pub fn checkpoints(iterations: usize) -> Vec<(usize, usize)> {
 
 /// APGD adversarial examples for `x` [N, C, H, W] (plain, in [0, 1]) against `subnet`: the
 /// latest fooling point found for each fooled example, for the others the last run's
-/// highest-loss point. Random starts draw from the device RNG.
+/// highest-loss point. Random starts draw from the noise stream ([`crate::noise`]).
 pub fn apgd(
     network: &Network,
     subnet: &Subnet,
@@ -176,7 +177,7 @@ fn one_run(
     let n = dims[0];
     let device = x.device();
     // A uniform direction scaled so that its largest coordinate is exactly ±ε.
-    let direction = Tensor::<4>::random(dims, Distribution::Uniform(-1.0, 1.0), &device);
+    let direction = noise::random(dims, Distribution::Uniform(-1.0, 1.0), &device);
     let largest = direction.clone().abs().flatten::<2>(1, 3).max_dim(1).reshape([n]);
     let start = x.clone() + direction / per_example_images(largest, dims) * config.epsilon;
     let mut current = ball.project(start);

@@ -11,6 +11,7 @@ use super::pgd::{PgdConfig, pgd};
 use super::{fooled, logits};
 use crate::data::stream_seed;
 use crate::model::Network;
+use crate::noise;
 
 /// One attack and its parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -22,7 +23,7 @@ pub enum Attack {
 }
 
 impl Attack {
-    /// Adversarial examples for `x` (plain, in [0, 1]); random starts use the device RNG.
+    /// Adversarial examples for `x` (plain, in [0, 1]); random starts draw from the noise stream.
     pub fn run(
         &self,
         network: &Network,
@@ -49,7 +50,7 @@ pub struct AttackResult {
 /// Clean and robust accuracy of one subnet.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
-    /// Batch `i` is attacked with the device RNG seeded from (seed, i).
+    /// Batch `i` is attacked with the noise stream seeded from (seed, i).
     pub seed: u64,
     pub images: usize,
     pub clean_accuracy: f64,
@@ -59,7 +60,7 @@ pub struct EvalReport {
 /// Evaluates `subnet` of `network` on `batches` of plain images [N, C, H, W] in [0, 1] and
 /// labels [N], clean and under each of `attacks`.
 ///
-/// Before each attack on batch `i` the device RNG is seeded from (`seed`, `i`), so every attack
+/// Before each attack on batch `i` the noise stream is seeded from (`seed`, `i`), so every attack
 /// draws the same random start for a batch whatever the other attacks are: two configurations
 /// that differ only in ε or steps are compared on the same noise.
 pub fn evaluate(
@@ -81,7 +82,7 @@ pub fn evaluate(
         images += labels.dims()[0];
         clean_correct += count_correct(x.clone(), labels.clone());
         for (attack, correct) in attacks.iter().zip(&mut attack_correct) {
-            x.device().seed(stream_seed(&[seed, index as u64]));
+            noise::seed(stream_seed(&[seed, index as u64]));
             let adversarial = attack.run(&frozen, subnet, x.clone(), labels.clone());
             *correct += count_correct(adversarial, labels.clone());
         }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::loss::{cross_entropy_per_example, cw_margin_per_example, kl_to_target_per_example};
 use super::{Ball, choose, fooled, logits, loss_and_gradient};
 use crate::model::Network;
+use crate::noise;
 
 /// The loss PGD ascends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -206,10 +207,10 @@ pub(crate) fn starting_point(x: &Tensor<4>, start: &PgdStart, epsilon: f64) -> T
         // scale the same draws.
         PgdStart::Uniform => {
             x.clone()
-                + Tensor::random(x.dims(), Distribution::Uniform(-1.0, 1.0), &x.device()) * epsilon
+                + noise::random(x.dims(), Distribution::Uniform(-1.0, 1.0), &x.device()) * epsilon
         }
         PgdStart::Gaussian { std } => {
-            x.clone() + Tensor::random(x.dims(), Distribution::Normal(0.0, *std), &x.device())
+            x.clone() + noise::random(x.dims(), Distribution::Normal(0.0, *std), &x.device())
         }
         PgdStart::None => x.clone(),
     }

@@ -20,6 +20,7 @@ use crate::data::loader::{Loader, LoaderConfig};
 use crate::data::synthetic::{self, SyntheticConfig};
 use crate::data::{ImageSet, Split};
 use crate::model::{NetConfig, Network, Pass, Supernet};
+use crate::noise;
 
 /// The fixed budget of the self-test (every field is recorded in the report).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -77,7 +78,7 @@ pub fn train_small_network(
     device: &Device,
 ) -> (Network, Subnet) {
     let device = device.clone().autodiff();
-    device.seed(config.seed);
+    noise::seed(config.seed);
     let space = preset("resnet-mini").expect("built-in preset");
     let arch = space.smallest_arch();
     let supernet = Supernet::new(space, NetConfig::new(), &device);

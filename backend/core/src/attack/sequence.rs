@@ -12,6 +12,7 @@ use super::pgd::PgdConfig;
 use super::{fooled, logits};
 use crate::data::stream_seed;
 use crate::model::Network;
+use crate::noise;
 
 /// The stages, in order; each carries its own ε (normally the same).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,7 +73,7 @@ pub struct StageReport {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SequenceReport {
-    /// Stage `s` on batch `b` runs with the device RNG seeded from (seed, b, s).
+    /// Stage `s` on batch `b` runs with the noise stream seeded from (seed, b, s).
     pub seed: u64,
     pub images: usize,
     pub clean_accuracy: f64,
@@ -113,7 +114,7 @@ pub fn run_sequence(
             let index = Tensor::<1, Int>::from_ints(open.as_slice(), &x.device());
             let (x_open, labels_open) =
                 (x.clone().select(0, index.clone()), labels.clone().select(0, index));
-            x.device().seed(stream_seed(&[seed, batch as u64, stage as u64]));
+            noise::seed(stream_seed(&[seed, batch as u64, stage as u64]));
             let adversarial = attack.run(&frozen, subnet, x_open, labels_open.clone());
             let now_fooled = fooled(logits(&frozen, subnet, adversarial), labels_open)
                 .try_into_vec_as::<f32>()

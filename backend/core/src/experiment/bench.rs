@@ -15,6 +15,7 @@ use crate::data::loader::{CALIBRATION_SEED, Loader, LoaderConfig, calibration_su
 use crate::data::synthetic::{self, SyntheticConfig};
 use crate::data::{ImageSet, Split};
 use crate::model::{NetConfig, Network, Supernet, View};
+use crate::noise;
 use crate::objective::{
     Batch, Nets, Objective, ObjectiveConfig, Progress, RsladConfig, TradesConfig,
 };
@@ -158,7 +159,7 @@ pub fn bench(
     config.validate()?;
     let whole = Timer::start();
     let trainer = device.clone().autodiff();
-    trainer.seed(0);
+    noise::seed(0);
     let set: Arc<ImageSet> = Arc::new(synthetic::generate(&SyntheticConfig {
         seed: 0,
         train: config.batch.max(config.calibration_images),

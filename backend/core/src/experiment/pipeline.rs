@@ -21,6 +21,7 @@ use crate::data::spec::DataSpec;
 use crate::data::synthetic::{self, SyntheticConfig};
 use crate::data::{ImageSet, stream_seed};
 use crate::model::Supernet;
+use crate::noise;
 
 /// Seeds the clean teacher's initialisation apart from the robust teacher's.
 const CLEAN_TEACHER_STREAM: u64 = 0xC1EA;
@@ -212,7 +213,7 @@ pub fn run(
     let supernet_dropout = config.supernet_dropout();
 
     // 1. Teacher: the largest subnet, trained adversarially on its own.
-    device.seed(config.seed);
+    noise::seed(config.seed);
     let fresh = Supernet::new(space.clone(), teacher_config.clone(), &device);
     let largest = space.phase_genes(&PhaseChoices::default()).expect("the largest arch");
     let teacher_spec = StageSpec {
@@ -235,7 +236,7 @@ pub fn run(
     let needs_clean = config.supernet.objective.needs().clean_teacher;
     let train_clean_teacher = || -> Result<Teacher, RunError> {
         let clean = &config.clean_teacher;
-        device.seed(stream_seed(&[config.seed, CLEAN_TEACHER_STREAM]));
+        noise::seed(stream_seed(&[config.seed, CLEAN_TEACHER_STREAM]));
         let fresh = Supernet::new(space.clone(), config.network.net_config(clean.dropout), &device);
         let spec = StageSpec {
             name: "clean-teacher".into(),

@@ -1,7 +1,7 @@
 //! One training stage — the teacher, a progressive phase, or the baseline — with checkpoints
 //! that a killed run resumes from exactly.
 //!
-//! Determinism is what makes resuming exact: the device RNG is re-seeded from (seed, stage,
+//! Determinism is what makes resuming exact: the noise stream ([`crate::noise`]) is re-seeded from (seed, stage,
 //! step) before every step, subnets are drawn from seeded streams, and the loader's order and
 //! augmentation are functions of (seed, epoch). A checkpoint therefore only needs the weights,
 //! the optimiser state, the position and the log length; a resumed run replays nothing twice.
@@ -29,6 +29,7 @@ use super::validate::{GridResult, Validator};
 use crate::data::loader::{Loader, LoaderConfig};
 use crate::data::{ImageSet, Split, stream_seed};
 use crate::model::{NetConfig, Network, Supernet, View, weights};
+use crate::noise;
 use crate::objective::{Batch, CiardState, Nets, Objective, ObjectiveConfig, Progress};
 use proard_shared::schedule::learning_rate;
 
@@ -378,12 +379,7 @@ fn train(
                     )?;
                     return Err(RunError::Cancelled { stage: spec.name.clone() });
                 }
-                context.device.seed(stream_seed(&[
-                    context.seed,
-                    spec.index,
-                    STEP_STREAM,
-                    step as u64,
-                ]));
+                noise::seed(stream_seed(&[context.seed, spec.index, STEP_STREAM, step as u64]));
                 let subnets: Vec<Subnet> = match &pass_subnet {
                     Some(subnet) => vec![subnet.clone()],
                     None => {

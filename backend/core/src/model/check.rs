@@ -7,6 +7,7 @@ use proard_shared::{Arch, ArchError, Space};
 use serde::Serialize;
 
 use super::{NetConfig, Pass, Supernet};
+use crate::noise;
 
 #[derive(Debug, Serialize)]
 pub struct ExportCheck {
@@ -32,13 +33,13 @@ pub fn check_export(
     batch: usize,
     device: &Device,
 ) -> Result<ExportCheck, ArchError> {
-    device.seed(seed);
+    noise::seed(seed);
     let supernet = Supernet::new(space, NetConfig::new(), device);
     let subnet = supernet.subnet(arch)?;
     let student = supernet.export(arch)?;
     let io = supernet.space.io();
     let shape = [batch, io.in_channels as usize, io.image_size as usize, io.image_size as usize];
-    let x = Tensor::<4>::random(shape, Distribution::Uniform(0.0, 1.0), device);
+    let x = noise::random(shape, Distribution::Uniform(0.0, 1.0), device);
     let mut pass = Pass::eval();
     let from_supernet = supernet.forward(x.clone(), &subnet, &mut pass);
     let from_student = student.forward(x, &mut Pass::eval());

@@ -11,12 +11,13 @@ use burn::tensor::activation;
 use super::batch_norm::DynBatchNorm;
 use super::pass::Pass;
 use crate::kernel;
+use crate::noise;
 
 /// "he_fout" initialisation of the reference: N(0, √(2 / (k²·C_out))).
 fn he_fout(shape: [usize; 4], device: &Device) -> Param<Tensor<4>> {
     let [c_out, _, k, _] = shape;
     let std = (2.0 / (k * k * c_out) as f64).sqrt();
-    Param::from_tensor(Tensor::random(shape, Distribution::Normal(0.0, std), device))
+    Param::from_tensor(noise::random(shape, Distribution::Normal(0.0, std), device))
 }
 
 /// A convolution (`conv(x, filters, bias)`) with `filters`, then `bn`. In `Eval` mode (attacks,
@@ -194,7 +195,7 @@ impl DynLinear {
     pub fn new(inputs: usize, outputs: usize, device: &Device) -> Self {
         let bound = 1.0 / (inputs as f64).sqrt();
         DynLinear {
-            weight: Param::from_tensor(Tensor::random(
+            weight: Param::from_tensor(noise::random(
                 [outputs, inputs],
                 Distribution::Uniform(-bound, bound),
                 device,
@@ -347,7 +348,7 @@ mod tests {
 
     #[test]
     fn a_convolution_with_batch_norm_folded_equals_the_two_layers_in_eval_mode() {
-        let device = Device::default();
+        let device = Device::flex();
         let conv =
             DynConv2d { weight: Param::from_tensor(spread([8, 6, 3, 3], 1, &device)), stride: 2 };
         let bn = trained_bn(8, &device);
@@ -362,7 +363,7 @@ mod tests {
 
     #[test]
     fn a_depthwise_convolution_with_batch_norm_folded_equals_the_two_layers_in_eval_mode() {
-        let device = Device::default();
+        let device = Device::flex();
         let mut depthwise = DynDepthwise::new(8, &[3, 5, 7], 1, true, &device);
         depthwise.weight = Param::from_tensor(spread([8, 1, 7, 7], 4, &device));
         depthwise.transforms = vec![
@@ -383,7 +384,7 @@ mod tests {
 
     #[test]
     fn batch_norm_folds_only_in_eval_mode() {
-        let bn = trained_bn(4, &Device::default());
+        let bn = trained_bn(4, &Device::flex());
         assert!(bn.folded(3, BnMode::Eval).is_some());
         assert!(bn.folded(3, BnMode::Train).is_none());
         assert!(bn.folded(3, BnMode::Calibrate).is_none());

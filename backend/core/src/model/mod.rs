@@ -22,6 +22,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use proard_shared::{Arch, ArchError, Space, Subnet};
 
+use crate::noise;
 use mbv3::DynMbV3;
 pub use pass::{BnMode, Calibration, Pass};
 use resnet::DynResNet;
@@ -157,7 +158,7 @@ pub(crate) fn dropout(x: Tensor<2>, p: f64, pass: &Pass) -> Tensor<2> {
     if pass.mode != BnMode::Train || p == 0.0 {
         return x;
     }
-    let keep = Tensor::random(x.dims(), Distribution::Bernoulli(1.0 - p), &x.device());
+    let keep = noise::random(x.dims(), Distribution::Bernoulli(1.0 - p), &x.device());
     x * keep / (1.0 - p)
 }
 
@@ -170,7 +171,7 @@ pub struct Supernet {
 }
 
 impl Supernet {
-    /// A freshly initialised supernet; seed the device (`device.seed(s)`) first for a
+    /// A freshly initialised supernet; seed the noise stream (`noise::seed(s)`) first for a
     /// reproducible initialisation.
     pub fn new(space: Space, config: NetConfig, device: &Device) -> Supernet {
         let network = match &space {
