@@ -9,7 +9,7 @@
 //! * [`device`] — which Burn device a command computes on;
 //! * [`kernel`] — our own compute kernels behind Burn's backend extension (depthwise conv);
 //! * [`model`] — dynamic supernets, BatchNorm modes, students, weights files;
-//! * [`noise`] — random numbers drawn on the host from one seeded stream, the same on every device;
+//! * [`noise`] — random numbers from one seeded stream on the host, the same on every device;
 //! * [`objective`] — robust training objectives (SAT, TRADES, MART, ARD, IAD, RSLAD, AdaAD, DARD, CIARD);
 //! * [`overlay`] — partial config tables over context-dependent defaults;
 //! * [`spaces`] — a space from a preset name or a file;

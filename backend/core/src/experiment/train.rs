@@ -1,10 +1,11 @@
 //! One training stage — the teacher, a progressive phase, or the baseline — with checkpoints
 //! that a killed run resumes from exactly.
 //!
-//! Determinism is what makes resuming exact: the noise stream ([`crate::noise`]) is re-seeded from (seed, stage,
-//! step) before every step, subnets are drawn from seeded streams, and the loader's order and
-//! augmentation are functions of (seed, epoch). A checkpoint therefore only needs the weights,
-//! the optimiser state, the position and the log length; a resumed run replays nothing twice.
+//! Determinism is what makes resuming exact: the noise stream ([`crate::noise`]) is re-seeded
+//! from (seed, stage, step) before every step, subnets are drawn from seeded streams, and the
+//! loader's order and augmentation are functions of (seed, epoch). A checkpoint therefore only
+//! needs the weights, the optimiser state, the position and the log length; a resumed run
+//! replays nothing twice.
 
 use std::sync::Arc;
 use std::time::Instant;
