@@ -468,7 +468,7 @@ fn hypervolume(front: &[Candidate]) -> f64 {
 /// front: the same archs in the same order, predicted values equal within f32 rounding (the
 /// browser's flex runs wasm SIMD128 kernels on one batch, the native one AVX-512 or AVX2 kernels
 /// on a share of it per core, so sums may round differently); a slider move re-searches
-/// warm-started from the last population with cached scores; a member shows its nearest measured
+/// warm-started from the best archs met, with cached scores; a member shows its nearest measured
 /// students and the URL names it; once the worker's predictor helpers (one worker per further
 /// core) are ready, a cold search with another seed shares its batches with every one of them and
 /// still returns the native front. On WebGPU (SwiftShader) the front respects the budget and its
@@ -545,7 +545,7 @@ fn pareto_search_in_the_browser() {
     let moved = &seen["cpu"]["moved"];
     assert_eq!(moved["state"], "done", "{moved}");
     let status = moved["status"].as_str().unwrap();
-    assert!(status.contains("warm-started from the last population"), "{status}");
+    assert!(status.contains("warm-started from the best archs met"), "{status}");
     let cached: usize = status
         .split(", ")
         .find_map(|part| part.split(" from the cache").next()?.rsplit(' ').next()?.parse().ok())

@@ -1,10 +1,10 @@
 //! One search request from start to finish, and what searches of the same predictor share: the
-//! loaded predictor, the score cache and the last population (the slider's warm start).
+//! loaded predictor and the score cache (every arch scored, whose best seed the slider's warm
+//! start).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use proard_shared::genome::Genome;
 use proard_shared::predictor::Predictor;
 use proard_shared::search::{ScoreCache, Search};
 use proard_shared::search_worker::{FromWorker, SearchRequest};
@@ -35,7 +35,6 @@ struct Loaded {
     /// On the CPU, the workers that score shares of each batch.
     helpers: Option<Rc<Helpers>>,
     cache: ScoreCache,
-    last_population: Vec<Genome>,
 }
 
 impl Sessions {
@@ -69,15 +68,17 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
         return Ok(());
     }
     let space = predictor.space.clone();
-    let warm = match (&*sessions.loaded.borrow(), request.warm_start) {
-        (Some(loaded), true) => loaded.last_population.clone(),
-        _ => Vec::new(),
+    let seeding = browser::now_ms();
+    let warm = match request.warm_start {
+        true => cached_of(sessions, |cache| cache.seeds(&space, &request.config)),
+        false => Vec::new(),
     };
     let warm_started = !warm.is_empty();
     let mut search = Search::new(&space, &request.config, warm).map_err(|e| e.to_string())?;
     let of = request.config.nsga2.generations + 1;
     let (mut first, mut hypervolumes, mut scored, mut cached) = (None, Vec::new(), 0, 0);
-    let (mut predict_ms, mut bookkeeping_ms, mut most_helpers) = (0.0, 0.0, 0);
+    let (mut predict_ms, mut most_helpers) = (0.0, 0);
+    let mut bookkeeping_ms = browser::now_ms() - seeding;
     let mut yielded = started;
     let mut front_posted = f64::NEG_INFINITY;
     while let Some(archs) = search.ask() {
@@ -121,9 +122,6 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
         scored += fresh;
         cached += asked - fresh;
         let generation = search.tell(all).map_err(|e| e.to_string())?;
-        if let Some(loaded) = sessions.loaded.borrow_mut().as_mut() {
-            loaded.last_population = search.population();
-        }
         hypervolumes.push(generation.hypervolume);
         // The front as it stands, for the page to draw: the first one always, then at most every
         // few milliseconds (building it costs more than a generation's search step).
@@ -197,7 +195,6 @@ async fn load(
             predictor: predictor.clone(),
             helpers: helpers.clone(),
             cache: ScoreCache::default(),
-            last_population: Vec::new(),
         });
     }
     Ok((predictor, helpers))

@@ -432,8 +432,33 @@ fn individuals(
 /// The best `size` candidates by rank, then crowding distance; every survivor gets its rank and
 /// crowding distance among the candidates.
 fn survive(mut candidates: Vec<Individual>, size: usize, rng: &mut SeededRng) -> Vec<Individual> {
-    let mut chosen = Vec::with_capacity(size);
-    for (rank, front) in non_dominated_fronts(&candidates).into_iter().enumerate() {
+    let chosen = survivors(&mut candidates, size, rng);
+    chosen.into_iter().map(|i| candidates[i].clone()).collect()
+}
+
+/// The indices of the `size` best evaluations by NSGA-II's survival — rank under constraint
+/// domination, then crowding distance, equal distances broken by a stream seeded with `seed` —
+/// or of all of them when there are no more: how a warm start picks its seeds among everything
+/// earlier runs evaluated.
+pub fn best(evaluations: Vec<Evaluation>, size: usize, seed: u64) -> Vec<usize> {
+    let mut candidates: Vec<Individual> = evaluations
+        .into_iter()
+        .map(|Evaluation { objectives, violation }| Individual {
+            genome: Genome::new(),
+            objectives,
+            violation,
+            rank: 0,
+            crowding: 0.0,
+        })
+        .collect();
+    survivors(&mut candidates, size, &mut seeded_rng(seed))
+}
+
+/// [`survive`]'s choice, as indices into `candidates`, which get their ranks and crowding
+/// distances.
+fn survivors(candidates: &mut [Individual], size: usize, rng: &mut SeededRng) -> Vec<usize> {
+    let mut chosen = Vec::with_capacity(size.min(candidates.len()));
+    for (rank, front) in non_dominated_fronts(candidates).into_iter().enumerate() {
         let room = size - chosen.len();
         if room == 0 {
             break;
@@ -455,7 +480,7 @@ fn survive(mut candidates: Vec<Individual>, size: usize, rng: &mut SeededRng) ->
             chosen.extend(&by_crowding[..room]);
         }
     }
-    chosen.into_iter().map(|i| candidates[i].clone()).collect()
+    chosen
 }
 
 /// Deb's constraint domination: feasible beats infeasible, between infeasible ones the smaller
@@ -497,9 +522,11 @@ struct Point<'a> {
 /// infeasible, smaller violation first, then objectives in descending lexicographic order —
 /// and each joins the first front none of whose members dominates it. A member of front k that
 /// dominates it is dominated by a member of every earlier front (transitivity), so that is its
-/// rank. With two objectives a front's last member dominates whatever any other member does
-/// (it is the highest in the second objective of those at least as high in the first), so only
-/// it is compared: a population is sorted in about n·fronts comparisons instead of n².
+/// rank, and so the fronts that dominate it are the first few: the search for its front is a
+/// binary one (ENS-BS). With two objectives a front's last member dominates whatever any other
+/// member does (it is the highest in the second objective of those at least as high in the
+/// first), so only it is compared: n individuals are sorted in about n·log(fronts) comparisons
+/// instead of n².
 fn non_dominated_fronts(individuals: &[Individual]) -> Vec<Vec<usize>> {
     let point = |i: usize| Point {
         objectives: &individuals[i].objectives,
@@ -525,15 +552,16 @@ fn non_dominated_fronts(individuals: &[Individual]) -> Vec<Vec<usize>> {
     let mut fronts: Vec<Vec<usize>> = Vec::new();
     for p in order {
         let dominates_p = |q: &usize| constraint_domination(point(*q), point(p)).is_gt();
-        let rank = fronts.iter().position(|front| {
+        // Fronts that dominate p come before those that do not (see above): a binary search.
+        let rank = fronts.partition_point(|front| {
             if two_objectives {
-                !front.last().is_some_and(dominates_p)
+                front.last().is_some_and(dominates_p)
             } else {
-                !front.iter().any(dominates_p)
+                front.iter().any(dominates_p)
             }
         });
-        match rank {
-            Some(rank) => fronts[rank].push(p),
+        match fronts.get_mut(rank) {
+            Some(front) => front.push(p),
             None => fronts.push(vec![p]),
         }
     }
@@ -994,6 +1022,39 @@ mod tests {
             non_dominated_fronts(&points),
             vec![vec![1, 3], vec![0, 6], vec![2], vec![5], vec![4]]
         );
+    }
+
+    #[test]
+    fn the_best_evaluations_are_the_survivors() {
+        let evaluations = vec![
+            feasible(vec![1.0, 1.0]),                                  // 0: second front
+            feasible(vec![3.0, 0.0]),                                  // 1: front
+            feasible(vec![0.0, 0.0]),                                  // 2: third front
+            feasible(vec![2.0, 2.0]),                                  // 3: front
+            Evaluation { objectives: vec![9.0, 9.0], violation: 2.0 }, // 4: infeasible
+            feasible(vec![0.0, 3.0]),                                  // 5: front
+            feasible(vec![0.5, 1.5]), // 6: second front, beside 0
+        ];
+        assert_eq!(best(evaluations.clone(), 3, 1), vec![1, 3, 5]);
+        // The second front's members are both extremes of it: either may come first.
+        let four = best(evaluations.clone(), 4, 1);
+        assert_eq!(four[..3], [1, 3, 5]);
+        assert!([0, 6].contains(&four[3]), "{four:?}");
+        assert_eq!(best(evaluations.clone(), 7, 1), vec![1, 3, 5, 0, 6, 2, 4]);
+        assert_eq!(best(evaluations.clone(), 20, 1).len(), 7);
+        assert!(best(Vec::new(), 3, 1).is_empty());
+
+        // Exactly what a generation's survival keeps of the same candidates.
+        let candidates: Vec<Individual> = evaluations
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Individual { genome: vec![i], ..individual(&e.objectives, e.violation) })
+            .collect();
+        for size in 1..=7 {
+            let kept = survive(candidates.clone(), size, &mut seeded_rng(5));
+            let genomes: Vec<usize> = kept.iter().map(|i| i.genome[0]).collect();
+            assert_eq!(best(evaluations.clone(), size, 5), genomes, "size {size}");
+        }
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! a member over budget violates by the excess in MMACs. A budget below the space's smallest arch
 //! is an error, not a front of archs that do not fit. Genomes that differ only in blocks a depth
 //! leaves out are one arch: the front holds each active arch (encoding) once.
+//!
+//! What a search learns outlives it in a [`ScoreCache`]: each active arch met, with its MACs and
+//! scores. A re-search of the same predictor (the studio's budget slider) scores only archs not
+//! met before, and starts from the best of everything met ([`ScoreCache::seeds`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +17,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::arch::Arch;
 use crate::genome::Genome;
-use crate::nsga2::{Evaluation, Individual, Nsga2, Nsga2Config, Nsga2Error, hypervolume_2d};
+use crate::nsga2::{Evaluation, Nsga2, Nsga2Config, Nsga2Error, hypervolume_2d};
 use crate::space::Space;
 
 /// Scores archs in batches: (accuracy, robustness), higher is better.
@@ -71,30 +75,12 @@ fn macs_of(space: &Space, arch: &Arch) -> u64 {
     space.subnet(arch).expect("decoded genomes are valid archs").cost().macs
 }
 
-/// MACs of every genome a search met, each computed once: resolving a subnet and counting it
-/// is the dearest part of a generation's bookkeeping.
-#[derive(Default)]
-struct MacsMemo(FxHashMap<Genome, u64>);
-
-impl MacsMemo {
-    /// The MACs of `genome`, which decodes to `arch`.
-    fn of(&mut self, space: &Space, genome: &Genome, arch: &Arch) -> u64 {
-        if let Some(macs) = self.0.get(genome) {
-            return *macs;
-        }
-        let macs = space.subnet_of_valid(arch).cost().macs;
-        self.0.insert(genome.clone(), macs);
-        macs
-    }
-
-    fn candidate(&self, space: &Space, individual: &Individual) -> Candidate {
-        Candidate {
-            arch: space.decode(&individual.genome),
-            macs: self.0[&individual.genome],
-            pred_acc: individual.objectives[0],
-            pred_rob: individual.objectives[1],
-        }
-    }
+/// What is known of an active arch once it is scored: its MACs (analytic) and its predicted
+/// (accuracy, robustness).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scored {
+    pub macs: u64,
+    pub scores: [f64; 2],
 }
 
 /// One generation of a [`Search`], as it is told ([`Search::front`] gives its front).
@@ -116,16 +102,14 @@ pub struct Search {
     nsga2: Nsga2,
     /// The archs of the genomes asked for.
     asked: Option<Vec<Arch>>,
-    /// MACs of every genome asked for (every member of every population was asked for).
-    macs: MacsMemo,
     /// The best hypervolume so far and the generation that last raised it by the tolerance.
     best: (f64, usize),
     converged: bool,
 }
 
 impl Search {
-    /// Checks the budget and the settings; `warm_start` seeds the initial population (an earlier
-    /// search's population, see [`Nsga2::warm_started`]).
+    /// Checks the budget and the settings; `warm_start` seeds the initial population (see
+    /// [`Nsga2::warm_started`] and [`ScoreCache::seeds`]).
     pub fn new(
         space: &Space,
         config: &SearchConfig,
@@ -146,7 +130,6 @@ impl Search {
             config: config.clone(),
             nsga2,
             asked: None,
-            macs: MacsMemo::default(),
             best: (0.0, 0),
             converged: false,
         };
@@ -155,17 +138,9 @@ impl Search {
     }
 
     fn decode_asked(&mut self) {
-        let (space, macs) = (&self.space, &mut self.macs);
-        self.asked = self.nsga2.ask().map(|genomes| {
-            genomes
-                .iter()
-                .map(|genome| {
-                    let arch = space.decode(genome);
-                    macs.of(space, genome, &arch);
-                    arch
-                })
-                .collect()
-        });
+        let space = &self.space;
+        self.asked =
+            self.nsga2.ask().map(|genomes| genomes.iter().map(|g| space.decode(g)).collect());
     }
 
     /// The archs to score next (distinct genomes; empty once a small space is exhausted), or
@@ -174,28 +149,15 @@ impl Search {
         self.asked.as_deref()
     }
 
-    /// The (accuracy, robustness) scores of the archs last asked for, in order.
-    pub fn tell(&mut self, scores: Vec<[f64; 2]>) -> Result<Generation, SearchError> {
+    /// The archs last asked for, scored (in order): what [`ScoreCache::complete`] answers.
+    pub fn tell(&mut self, scored: Vec<Scored>) -> Result<Generation, SearchError> {
         let archs = self.asked.take().unwrap_or_default();
-        if scores.len() != archs.len() {
+        if scored.len() != archs.len() {
             return Err(
-                Nsga2Error::EvaluationCount { expected: archs.len(), got: scores.len() }.into()
+                Nsga2Error::EvaluationCount { expected: archs.len(), got: scored.len() }.into()
             );
         }
-        let genomes = self.nsga2.ask().unwrap_or_default();
-        let evaluations = genomes
-            .iter()
-            .zip(scores)
-            .map(|(genome, [acc, rob])| {
-                let macs = self.macs.0[genome];
-                let mut objectives = vec![acc, rob];
-                if self.config.macs_objective {
-                    objectives.push(-(macs as f64) / 1e6);
-                }
-                let excess = self.config.max_macs.map_or(0, |budget| macs.saturating_sub(budget));
-                Evaluation { objectives, violation: excess as f64 / 1e6 }
-            })
-            .collect();
+        let evaluations = scored.iter().map(|s| evaluation(&self.config, s)).collect();
         let population = self.nsga2.tell(evaluations)?;
         // The front's members within budget (no violation); duplicates add no area.
         let within: Vec<[f64; 2]> = population
@@ -228,14 +190,21 @@ impl Search {
     /// The current population's front, each active arch once (within budget whenever anything
     /// found is), sorted by predicted accuracy.
     pub fn front(&self) -> Vec<Candidate> {
-        let front =
-            self.nsga2.front().iter().map(|i| self.macs.candidate(&self.space, i)).collect();
+        let front = self
+            .nsga2
+            .front()
+            .into_iter()
+            .map(|individual| {
+                let arch = self.space.decode(&individual.genome);
+                Candidate {
+                    macs: self.space.subnet_of_valid(&arch).cost().macs,
+                    arch,
+                    pred_acc: individual.objectives[0],
+                    pred_rob: individual.objectives[1],
+                }
+            })
+            .collect();
         distinct_archs(&self.space, front)
-    }
-
-    /// The current population's genomes: the warm start of the next search.
-    pub fn population(&self) -> Vec<Genome> {
-        self.nsga2.population().iter().map(|i| i.genome.clone()).collect()
     }
 
     /// The final front.
@@ -244,11 +213,31 @@ impl Search {
     }
 }
 
-/// Scores already computed, keyed by active arch (encoding): a search asks again for archs it
-/// met in earlier generations, and a re-search after a budget change for most of the last one's.
+/// A scored arch as NSGA-II sees it under `config`: the objectives, and the excess over the
+/// budget (in MMACs) as the violation.
+fn evaluation(config: &SearchConfig, scored: &Scored) -> Evaluation {
+    let [acc, rob] = scored.scores;
+    let mut objectives = vec![acc, rob];
+    if config.macs_objective {
+        objectives.push(-(scored.macs as f64) / 1e6);
+    }
+    let excess = config.max_macs.map_or(0, |budget| scored.macs.saturating_sub(budget));
+    Evaluation { objectives, violation: excess as f64 / 1e6 }
+}
+
+/// Every active arch searches have scored, keyed by encoding: a search asks again for archs it
+/// met in earlier generations, and a re-search after a budget change for many of the last one's.
+/// MACs are counted here, once per active arch.
 #[derive(Debug, Default)]
 pub struct ScoreCache {
-    scores: FxHashMap<Key, [f64; 2]>,
+    known: FxHashMap<Key, Known>,
+}
+
+/// A cached arch: the first arch met of its encoding, scored.
+#[derive(Debug)]
+struct Known {
+    arch: Arch,
+    scored: Scored,
 }
 
 /// An active arch: its encoding's bits ([`Space::encode_bits`]).
@@ -263,41 +252,65 @@ fn key(space: &Space, arch: &Arch) -> Key {
 pub struct Lookup {
     keys: Vec<Key>,
     missing_keys: Vec<Key>,
+    /// The MACs of the missing archs.
+    missing_macs: Vec<u64>,
     /// The archs not cached, each active arch once, in order.
     pub missing: Vec<Arch>,
 }
 
 impl ScoreCache {
-    /// Looks `archs` up (each encoded once).
+    /// Looks `archs` (archs of `space`) up: each is encoded, and each new active arch counted.
     pub fn lookup(&self, space: &Space, archs: &[Arch]) -> Lookup {
         let keys: Vec<Key> = archs.iter().map(|a| key(space, a)).collect();
         let mut seen = FxHashSet::default();
-        let (missing_keys, missing) = archs
+        let (missing_keys, missing): (Vec<Key>, Vec<Arch>) = archs
             .iter()
             .zip(&keys)
-            .filter(|(_, k)| !self.scores.contains_key(*k) && seen.insert(*k))
+            .filter(|(_, k)| !self.known.contains_key(*k) && seen.insert(*k))
             .map(|(a, k)| (k.clone(), a.clone()))
             .unzip();
-        Lookup { keys, missing_keys, missing }
+        let missing_macs = missing.iter().map(|a| space.subnet_of_valid(a).cost().macs).collect();
+        Lookup { keys, missing_keys, missing_macs, missing }
     }
 
-    /// Records the scores of the lookup's missing archs (in order) and returns the scores of
-    /// every arch looked up; `None` if `scores` does not answer every missing arch.
-    pub fn complete(&mut self, lookup: Lookup, scores: &[[f64; 2]]) -> Option<Vec<[f64; 2]>> {
+    /// Records the scores of the lookup's missing archs (in order) and returns every arch looked
+    /// up, scored; `None` if `scores` does not answer every missing arch.
+    pub fn complete(&mut self, lookup: Lookup, scores: &[[f64; 2]]) -> Option<Vec<Scored>> {
         if scores.len() != lookup.missing_keys.len() {
             return None;
         }
-        self.scores.extend(lookup.missing_keys.into_iter().zip(scores.iter().copied()));
-        lookup.keys.iter().map(|k| self.scores.get(k).copied()).collect()
+        let fresh = lookup.missing_keys.into_iter().zip(lookup.missing).zip(lookup.missing_macs);
+        for (((key, arch), macs), scores) in fresh.zip(scores.iter().copied()) {
+            self.known.insert(key, Known { arch, scored: Scored { macs, scores } });
+        }
+        lookup.keys.iter().map(|k| self.known.get(k).map(|known| known.scored)).collect()
     }
 
     /// How many active archs are cached.
     pub fn len(&self) -> usize {
-        self.scores.len()
+        self.known.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
+        self.known.is_empty()
+    }
+
+    /// The warm start of a re-search under `config` (a new budget, say): the genomes of the
+    /// `config.nsga2.population` best cached archs by NSGA-II's survival under that config —
+    /// rank under constraint domination, then crowding distance (equal distances broken by a
+    /// stream seeded with `config.nsga2.seed`). The last search's population is among the
+    /// candidates, but so is every arch any search scored: after a budget cut most of the last
+    /// population is over budget, while the cache holds the archs under it that earlier
+    /// generations met. Empty when nothing is cached.
+    pub fn seeds(&self, space: &Space, config: &SearchConfig) -> Vec<Genome> {
+        // In encoding order: the map's order differs between 32- and 64-bit builds.
+        let mut known: Vec<(&Key, &Known)> = self.known.iter().collect();
+        known.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let evaluations = known.iter().map(|(_, k)| evaluation(config, &k.scored)).collect();
+        crate::nsga2::best(evaluations, config.nsga2.population, config.nsga2.seed)
+            .into_iter()
+            .map(|i| space.genome(&known[i].1.arch).expect("cached archs are of the space"))
+            .collect()
     }
 
     /// The scores of `archs`, scoring the missing ones with `scorer` in one batch.
@@ -306,7 +319,7 @@ impl ScoreCache {
         space: &Space,
         archs: &[Arch],
         scorer: &mut S,
-    ) -> Vec<[f64; 2]> {
+    ) -> Vec<Scored> {
         let lookup = self.lookup(space, archs);
         let scores =
             if lookup.missing.is_empty() { Vec::new() } else { scorer.score(&lookup.missing) };
@@ -519,35 +532,59 @@ mod tests {
     }
 
     #[test]
-    fn a_warm_start_begins_from_the_last_population() {
+    fn a_warm_start_begins_from_the_best_archs_met() {
         let space = preset("mbv3-mini").unwrap();
         let mut first = Search::new(&space, &config(8, 2), Vec::new()).unwrap();
         let mut cache = ScoreCache::default();
-        let mut scorer = Analytic(&space, 0);
+        let mut scorer = Recording(Analytic(&space, 0), Vec::new());
         while let Some(archs) = first.ask() {
             let archs = archs.to_vec();
             let scores = cache.score(&space, &archs, &mut scorer);
             first.tell(scores).unwrap();
         }
-        let population = first.population();
-        assert_eq!(population.len(), 30);
 
-        // A tighter budget, warm-started: the first archs asked are the last population's, and
-        // all of them are already scored.
-        let warm = Search::new(&space, &config(6, 2), population.clone()).unwrap();
-        let asked: Vec<Arch> = warm.ask().unwrap().to_vec();
-        assert_eq!(asked, population.iter().map(|g| space.decode(g)).collect::<Vec<_>>());
-        assert!(cache.lookup(&space, &asked).missing.is_empty());
+        // A tighter budget: the seeds are 30 scored archs, the whole front of the cached archs
+        // within the new budget among them.
+        let tighter = config(6, 2);
+        let seeds = cache.seeds(&space, &tighter);
+        assert_eq!(seeds.len(), 30);
+        let seeded: Vec<Arch> = seeds.iter().map(|g| space.decode(g)).collect();
+        assert!(cache.lookup(&space, &seeded).missing.is_empty(), "every seed is scored");
+        let within: Vec<&Known> =
+            cache.known.values().filter(|k| k.scored.macs <= 6_000_000).collect();
+        assert!(within.len() > 30, "{} cached archs within budget", within.len());
+        let dominated = |k: &Known| {
+            within.iter().any(|o| {
+                let (a, b) = (o.scored.scores, k.scored.scores);
+                a[0] >= b[0] && a[1] >= b[1] && a != b
+            })
+        };
+        let front: FxHashSet<Key> =
+            within.iter().filter(|k| !dominated(k)).map(|k| key(&space, &k.arch)).collect();
+        let seed_keys: FxHashSet<Key> = seeded.iter().map(|a| key(&space, a)).collect();
+        assert!(front.len() <= 30 && front.is_subset(&seed_keys), "{front:?}");
+        assert!(seeded.iter().all(|a| macs_of(&space, a) <= 6_000_000));
+
+        // The seeds do not depend on the order archs were cached in.
+        let mut reversed = ScoreCache::default();
+        let met: Vec<Arch> = scorer.1.iter().rev().cloned().collect();
+        reversed.score(&space, &met, &mut Analytic(&space, 0));
+        assert_eq!(reversed.seeds(&space, &tighter), seeds);
+
+        // The search asks for the seeds first.
+        let warm = Search::new(&space, &tighter, seeds.clone()).unwrap();
+        assert_eq!(warm.ask().unwrap(), seeded.as_slice());
         // Invalid and repeated seeds are dropped and the rest is drawn at random.
-        let mut seeds = vec![population[0].clone(), population[0].clone(), vec![99; 3]];
-        seeds.push(population[1].clone());
-        let partial = Search::new(&space, &config(6, 2), seeds).unwrap();
+        let mut partial_seeds = vec![seeds[0].clone(), seeds[0].clone(), vec![99; 3]];
+        partial_seeds.push(seeds[1].clone());
+        let partial = Search::new(&space, &tighter, partial_seeds).unwrap();
         let asked = partial.ask().unwrap();
         assert_eq!(asked.len(), 30);
-        assert_eq!(asked[..2], [space.decode(&population[0]), space.decode(&population[1])]);
+        assert_eq!(asked[..2], seeded[..2]);
         // No seeds: the cold start, exactly.
-        let cold = Search::new(&space, &config(6, 2), Vec::new()).unwrap();
-        let plain = crate::nsga2::Nsga2::new(&config(6, 2).nsga2, space.genome_cardinalities());
+        assert!(ScoreCache::default().seeds(&space, &tighter).is_empty());
+        let cold = Search::new(&space, &tighter, Vec::new()).unwrap();
+        let plain = crate::nsga2::Nsga2::new(&tighter.nsga2, space.genome_cardinalities());
         let plain: Vec<Arch> =
             plain.unwrap().ask().unwrap().iter().map(|g| space.decode(g)).collect();
         assert_eq!(cold.ask().unwrap(), plain.as_slice());
@@ -590,7 +627,7 @@ mod tests {
     fn a_wrong_number_of_scores_is_refused() {
         let space = preset("mbv3-mini").unwrap();
         let mut search = Search::new(&space, &config(8, 1), Vec::new()).unwrap();
-        let error = search.tell(vec![[0.5, 0.5]]).unwrap_err();
+        let error = search.tell(vec![Scored { macs: 1, scores: [0.5, 0.5] }]).unwrap_err();
         assert_eq!(error, SearchError::Nsga2(Nsga2Error::EvaluationCount { expected: 30, got: 1 }));
     }
 }

@@ -35,7 +35,8 @@ pub struct SearchRequest {
     pub token: Option<String>,
     pub backend: BackendChoice,
     pub config: SearchConfig,
-    /// Start from the population the last search of this predictor ended with.
+    /// Start from the best archs the searches of this predictor scored (see
+    /// [`crate::search::ScoreCache::seeds`]).
     pub warm_start: bool,
 }
 
@@ -72,7 +73,7 @@ pub enum FromWorker {
     },
     Done {
         id: u64,
-        /// The initial population's front (warm-started: the last search's population).
+        /// The initial population's front (warm-started: of the best archs met before).
         first: Vec<Candidate>,
         front: Vec<Candidate>,
         /// Hypervolume of every generation's front, the initial population's first.

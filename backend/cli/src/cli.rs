@@ -7,7 +7,7 @@ mod student;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -16,7 +16,7 @@ use proard_shared::api::{SampledArch, SpaceSummary};
 use proard_shared::genome::seeded_rng;
 use proard_shared::nsga2::Nsga2Config;
 use proard_shared::predictor::{Labelled, Predictor, PredictorConfig};
-use proard_shared::search::{SearchConfig, search};
+use proard_shared::search::{ArchScorer, SearchConfig, search};
 
 use proard_core::attack::selftest::{self, SelfTestConfig};
 use proard_core::bench::model_bench;
@@ -457,7 +457,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let bytes = std::fs::read(&predictor)
                 .with_context(|| format!("cannot read {}", predictor.display()))?;
-            let mut scorer = Predictor::from_bytes(bytes, &device.device()?)
+            let scorer = Predictor::from_bytes(bytes, &device.device()?)
                 .with_context(|| format!("{} is not a predictor file", predictor.display()))?;
             if let Some(m) = max_mmacs {
                 anyhow::ensure!(
@@ -477,7 +477,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 patience,
             };
             let space = scorer.space.clone();
-            let result = search(&space, &mut scorer, &config)?;
+            let started = Instant::now();
+            let mut timed = Timed { scorer, archs: 0, time: Duration::ZERO };
+            let result = search(&space, &mut timed, &config)?;
+            eprintln!(
+                "{} generations, {} archs scored, in {:.1} ms ({:.1} ms in the predictor)",
+                result.generations,
+                timed.archs,
+                started.elapsed().as_secs_f64() * 1e3,
+                timed.time.as_secs_f64() * 1e3
+            );
             let mut out = std::io::stdout().lock();
             for member in &result.front {
                 if json {
@@ -540,6 +549,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
+/// A scorer that counts the archs it scored and the time it took (`proard search` reports both:
+/// the rest of a search is NSGA-II's bookkeeping).
+struct Timed<S> {
+    scorer: S,
+    archs: usize,
+    time: Duration,
+}
+
+impl<S: ArchScorer> ArchScorer for Timed<S> {
+    fn score(&mut self, archs: &[Arch]) -> Vec<[f64; 2]> {
+        let started = Instant::now();
+        let scores = self.scorer.score(archs);
+        self.time += started.elapsed();
+        self.archs += archs.len();
+        scores
+    }
 }
 
 fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {

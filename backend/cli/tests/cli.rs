@@ -172,7 +172,7 @@ fn predictor_fit_then_search_under_a_budget() {
         "{out}"
     );
 
-    let front = stdout(&proard(&[
+    let searched = proard(&[
         "search",
         "--predictor",
         predictor.to_str().unwrap(),
@@ -183,7 +183,11 @@ fn predictor_fit_then_search_under_a_budget() {
         "--gens",
         "10",
         "--json",
-    ]));
+    ]);
+    let front = stdout(&searched);
+    // What it did, on stderr: the JSON lines stay clean.
+    let summary = String::from_utf8_lossy(&searched.stderr);
+    assert!(summary.contains("11 generations") && summary.contains("archs scored"), "{summary}");
     let members: Vec<Value> = front.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(!members.is_empty());
     for m in &members {

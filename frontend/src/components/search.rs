@@ -5,8 +5,8 @@
 //! is plotted per generation, and a front member shows its arch, its predicted accuracies and the
 //! nearest measured students, and can be sent to verification.
 //!
-//! Releasing the slider re-searches at once: the worker warm-starts from the last population and
-//! scores only archs it has not met. The URL holds every setting and the selected member; a link
+//! Releasing the slider re-searches at once: the worker warm-starts from the best archs it has
+//! scored under the new budget and scores only archs it has not met. The URL holds every setting and the selected member; a link
 //! reopens the same search from a cold start (same predictor, budget and seed: the same front).
 
 use std::cell::Cell;
@@ -404,10 +404,10 @@ pub fn SearchTab(
                 },
                 match (done.warm_started, done.converged) {
                     (true, true) => format!(
-                        ", warm-started from the last population, converged at generation {}",
+                        ", warm-started from the best archs met, converged at generation {}",
                         done.generations - 1
                     ),
-                    (true, false) => ", warm-started from the last population".to_owned(),
+                    (true, false) => ", warm-started from the best archs met".to_owned(),
                     (false, _) => String::new(),
                 },
                 done.scored,
