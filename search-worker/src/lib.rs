@@ -4,8 +4,8 @@
 //!
 //! The predictor runs on Burn's wgpu backend over the browser's WebGPU when an adapter is offered,
 //! otherwise on Burn's flex backend on the CPU; the worker says which. Scores are cached by active
-//! arch and the last population is kept per predictor and device, so moving the budget slider
-//! re-searches from where the last search ended and scores only archs it never met.
+//! arch per predictor and device, so moving the budget slider re-searches from the best archs met
+//! so far and scores only archs it never met.
 //! This crate is loaded only when the search view opens (the page's bundle stays small).
 
 #![cfg(target_arch = "wasm32")]

@@ -181,13 +181,15 @@ async fn load(
     {
         return Ok((loaded.predictor.clone(), loaded.helpers.clone()));
     }
+    // Helpers first: a worker takes a while to start, and the first search scores alone until
+    // they have loaded.
+    let helpers = (backend == "cpu")
+        .then(|| Rc::new(Helpers::start(&request.predictor_url, request.token.as_deref())));
     let bytes = browser::download(&request.predictor_url, request.token.as_deref()).await?;
     let predictor = Rc::new(
         Predictor::from_bytes(bytes, &device)
             .map_err(|e| format!("{} is not a predictor: {e}", request.predictor_url))?,
     );
-    let helpers = (backend == "cpu")
-        .then(|| Rc::new(Helpers::start(&request.predictor_url, request.token.as_deref())));
     if sessions.is_current(request.id) {
         *sessions.loaded.borrow_mut() = Some(Loaded {
             url: request.predictor_url.clone(),

@@ -1033,7 +1033,7 @@ mod tests {
             feasible(vec![2.0, 2.0]),                                  // 3: front
             Evaluation { objectives: vec![9.0, 9.0], violation: 2.0 }, // 4: infeasible
             feasible(vec![0.0, 3.0]),                                  // 5: front
-            feasible(vec![0.5, 1.5]), // 6: second front, beside 0
+            feasible(vec![0.5, 1.5]),                                  // 6: second front, beside 0
         ];
         assert_eq!(best(evaluations.clone(), 3, 1), vec![1, 3, 5]);
         // The second front's members are both extremes of it: either may come first.
