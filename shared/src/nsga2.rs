@@ -440,19 +440,57 @@ fn survive(mut candidates: Vec<Individual>, size: usize, rng: &mut SeededRng) ->
 /// domination, then crowding distance, equal distances broken by a stream seeded with `seed` —
 /// or of all of them when there are no more: how a warm start picks its seeds among everything
 /// earlier runs evaluated.
+///
+/// Ranking many thousands of evaluations with three objectives takes seconds (fronts are large,
+/// and each new point is compared with a whole front), so more than [`NARROWED`] × `size` are
+/// first narrowed: for each pair of objectives, whole fronts of that pair in rank order until
+/// [`NARROWED`] × `size` are taken, and the survival runs over what any pair took. With two
+/// objectives that changes nothing (the survivors are in the first fronts, taken whole); with
+/// three it keeps every arch at the top of some trade-off.
 pub fn best(evaluations: Vec<Evaluation>, size: usize, seed: u64) -> Vec<usize> {
-    let mut candidates: Vec<Individual> = evaluations
+    let individual = |objectives: Vec<f64>, violation: f64| Individual {
+        genome: Genome::new(),
+        objectives,
+        violation,
+        rank: 0,
+        crowding: 0.0,
+    };
+    let objective_count = evaluations.first().map_or(0, |e| e.objectives.len());
+    let mut kept = vec![true; evaluations.len()];
+    if evaluations.len() > NARROWED * size && objective_count >= 2 {
+        kept.fill(false);
+        for a in 0..objective_count {
+            for b in a + 1..objective_count {
+                let pair: Vec<Individual> = evaluations
+                    .iter()
+                    .map(|e| individual(vec![e.objectives[a], e.objectives[b]], e.violation))
+                    .collect();
+                let mut taken = 0;
+                for front in non_dominated_fronts(&pair) {
+                    if taken >= NARROWED * size {
+                        break;
+                    }
+                    taken += front.len();
+                    for i in front {
+                        kept[i] = true;
+                    }
+                }
+            }
+        }
+    }
+    // In the given order, so that the survival's random tie-breaks do not depend on narrowing.
+    let (indices, mut candidates): (Vec<usize>, Vec<Individual>) = evaluations
         .into_iter()
-        .map(|Evaluation { objectives, violation }| Individual {
-            genome: Genome::new(),
-            objectives,
-            violation,
-            rank: 0,
-            crowding: 0.0,
-        })
-        .collect();
-    survivors(&mut candidates, size, &mut seeded_rng(seed))
+        .enumerate()
+        .filter(|(i, _)| kept[*i])
+        .map(|(i, e)| (i, individual(e.objectives, e.violation)))
+        .unzip();
+    let chosen = survivors(&mut candidates, size, &mut seeded_rng(seed));
+    chosen.into_iter().map(|i| indices[i]).collect()
 }
+
+/// How many candidates per survivor [`best`] narrows many evaluations down to (at least).
+pub const NARROWED: usize = 3;
 
 /// [`survive`]'s choice, as indices into `candidates`, which get their ranks and crowding
 /// distances.
@@ -1055,6 +1093,38 @@ mod tests {
             let genomes: Vec<usize> = kept.iter().map(|i| i.genome[0]).collect();
             assert_eq!(best(evaluations.clone(), size, 5), genomes, "size {size}");
         }
+    }
+
+    #[test]
+    fn many_evaluations_of_three_objectives_keep_every_objective_s_best() {
+        // Anti-correlated objectives, as accuracy and MACs are: a large first front, which
+        // `best` narrows pair by pair before ranking.
+        let mut rng = seeded_rng(9);
+        let evaluations: Vec<Evaluation> = (0..3000)
+            .map(|_| {
+                let size: f64 = rng.random();
+                let noise = |rng: &mut SeededRng| rng.random::<f64>() * 0.2;
+                let objectives =
+                    vec![size + noise(&mut rng), 1.0 - size + noise(&mut rng), noise(&mut rng)];
+                let violation = if rng.random_bool(0.2) { rng.random() } else { 0.0 };
+                Evaluation { objectives, violation }
+            })
+            .collect();
+        let chosen = best(evaluations.clone(), 20, 1);
+        assert_eq!(chosen.len(), 20);
+        assert_eq!(chosen.iter().collect::<BTreeSet<_>>().len(), 20);
+        assert!(chosen.iter().all(|i| evaluations[*i].violation == 0.0));
+        for m in 0..3 {
+            let top = (0..evaluations.len())
+                .filter(|i| evaluations[*i].violation == 0.0)
+                .max_by(|a, b| {
+                    evaluations[*a].objectives[m].total_cmp(&evaluations[*b].objectives[m])
+                })
+                .unwrap();
+            assert!(chosen.contains(&top), "objective {m}'s best, {top}, is not kept");
+        }
+        // The same answer for the same input.
+        assert_eq!(best(evaluations, 20, 1), chosen);
     }
 
     #[test]
