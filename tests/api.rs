@@ -4,6 +4,7 @@ use proard_server::routes::ServerConfig;
 use proard_shared::api::SpaceSummary;
 use proard_shared::preset::presets;
 use proard_tests::TestServer;
+use std::io::Write;
 
 fn server_with_static(files: &[(&str, &str)]) -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -49,6 +50,22 @@ fn static_files_are_served_and_paths_cannot_escape() {
     assert!(index.body_mut().read_to_string().unwrap().contains("<title>t</title>"));
     let wasm = ureq::get(&server.url("/module.wasm")).call().unwrap();
     assert_eq!(wasm.headers()["content-type"], "application/wasm");
+
+    // A gzipped copy beside a file is what a client accepting gzip gets (ureq asks for it and
+    // unpacks it); told apart here by content.
+    let mut gzipped = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gzipped.write_all(b"\0asm, gzipped").unwrap();
+    std::fs::write(dir.path().join("module.wasm.gz"), gzipped.finish().unwrap()).unwrap();
+    let mut wasm = ureq::get(&server.url("/module.wasm")).call().unwrap();
+    assert_eq!(wasm.headers()["content-type"], "application/wasm");
+    assert_eq!(wasm.body_mut().read_to_vec().unwrap(), b"\0asm, gzipped");
+    let mut plain = ureq::get(&server.url("/module.wasm"))
+        .config()
+        .accept_encoding("identity")
+        .build()
+        .call()
+        .unwrap();
+    assert_eq!(plain.body_mut().read_to_vec().unwrap(), b"\0asm");
 
     let agent: ureq::Agent =
         ureq::Agent::config_builder().http_status_as_error(false).build().into();

@@ -6,7 +6,7 @@
 //! MSE(acc) + MSE(rob), 50 epochs, batch 256, 80/20 split — here seeded. Runs on any Burn
 //! device, in the browser included (flex on the CPU, wgpu on WebGPU).
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, ParamId};
 use burn::nn::Linear;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -115,15 +115,40 @@ impl Mlp {
         rng: &mut SeededRng,
         device: &Device,
     ) -> Mlp {
+        Mlp::layers(inputs, config, |inputs, outputs, bias| {
+            linear(inputs, outputs, bias, rng, device)
+        })
+    }
+
+    /// The MLP's shape with lazy parameters for [`Module::load_from`] to replace: loading a
+    /// predictor draws (and, on a GPU, uploads) no weights it would throw away. A parameter the
+    /// file lacks would be zeros, but such a file is refused.
+    fn to_load(inputs: usize, config: &PredictorConfig, device: &Device) -> Mlp {
+        fn lazy<const D: usize>(shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
+            let init = move |device: &Device, _| Tensor::zeros(shape, device);
+            Param::uninitialized(ParamId::new(), init, device.clone(), true, Shape::new(shape))
+        }
+        Mlp::layers(inputs, config, |inputs, outputs, bias| Linear {
+            weight: lazy([inputs, outputs], device),
+            bias: bias.then(|| lazy([outputs], device)),
+        })
+    }
+
+    /// The layers in order, each made by `linear(inputs, outputs, bias)`.
+    fn layers(
+        inputs: usize,
+        config: &PredictorConfig,
+        mut linear: impl FnMut(usize, usize, bool) -> Linear,
+    ) -> Mlp {
         let mut width = inputs;
         let hidden = (0..config.hidden_layers)
             .map(|_| {
-                let layer = linear(width, config.hidden_width, true, rng, device);
+                let layer = linear(width, config.hidden_width, true);
                 width = config.hidden_width;
                 layer
             })
             .collect();
-        let output = linear(width, 2, false, rng, device);
+        let output = linear(width, 2, false);
         Mlp { hidden, output }
     }
 
@@ -356,8 +381,7 @@ impl Predictor {
         space.validate().map_err(|e| PredictorError::Weights(format!("space: {e}")))?;
         let config: PredictorConfig = serde_json::from_str(&get("proard.predictor_config")?)
             .map_err(|e| PredictorError::Weights(format!("settings: {e}")))?;
-        // The weights are about to be replaced: any draws do.
-        let mut mlp = Mlp::new(space.encoding_dim(), &config, &mut seeded_rng(0), device);
+        let mut mlp = Mlp::to_load(space.encoding_dim(), &config, device);
         let result = mlp
             .load_from(&mut SafetensorsStore::from_bytes(Some(bytes)))
             .map_err(|e| PredictorError::Weights(e.to_string()))?;

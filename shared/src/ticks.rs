@@ -17,6 +17,17 @@ pub fn nice_ticks(min: f64, max: f64, count: usize) -> Vec<f64> {
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
+/// About `count` round values covering `[min, max]` on an axis of counts (steps, epochs,
+/// generations): whole numbers only, so a chart of two steps does not show step 0.4.
+pub fn count_ticks(min: f64, max: f64, count: usize) -> Vec<f64> {
+    let ticks = nice_ticks(min, max, count);
+    if ticks.windows(2).all(|w| w[1] - w[0] >= 1.0) {
+        ticks
+    } else {
+        (min.ceil() as i64..=max.floor() as i64).map(|i| i as f64).collect()
+    }
+}
+
 /// A tick label with as many decimals as the spacing needs.
 pub fn tick_label(value: f64, ticks: &[f64]) -> String {
     let step = ticks.windows(2).map(|w| w[1] - w[0]).next().unwrap_or(1.0).abs();
@@ -51,6 +62,16 @@ mod tests {
         assert_eq!(t, vec![5.0, 10.0, 15.0]);
         assert_eq!(tick_label(0.2, &[0.0, 0.2]), "0.2");
         assert_eq!(tick_label(15.0, &t), "15");
+    }
+
+    #[test]
+    fn count_ticks_are_whole_numbers() {
+        assert_eq!(count_ticks(0.0, 1.0, 6), vec![0.0, 1.0]);
+        assert_eq!(count_ticks(0.0, 3.0, 6), vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(count_ticks(2.0, 2.5, 6), vec![2.0]);
+        assert_eq!(count_ticks(2.2, 2.8, 6), Vec::<f64>::new());
+        assert_eq!(count_ticks(0.0, 1000.0, 4), nice_ticks(0.0, 1000.0, 4));
+        assert_eq!(tick_label(1.0, &count_ticks(0.0, 1.0, 6)), "1");
     }
 
     #[test]

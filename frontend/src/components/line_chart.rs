@@ -1,9 +1,9 @@
-//! Curves over steps or epochs as SVG: one path per series (the metrics route downsamples long
+//! Curves over a count (steps, epochs, generations) as SVG: one path per series (the metrics route downsamples long
 //! stages, so a path has at most a few thousand vertices), round ticks, a legend.
 
 use leptos::prelude::*;
 
-use proard_shared::ticks::{nice_ticks, padded_extent, tick_label};
+use proard_shared::ticks::{count_ticks, nice_ticks, padded_extent, tick_label};
 
 /// One curve.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,7 +42,7 @@ pub fn LineChart(
                 let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
                 let sx = move |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
                 let sy = move |y: f64| TOP + (1.0 - (y - y0) / (y1 - y0)) * (H - TOP - BOTTOM);
-                let xt = nice_ticks(x0, x1, 6);
+                let xt = count_ticks(x0, x1, 6);
                 let yt = nice_ticks(y0, y1, 4);
                 view! {
                     <svg viewBox=format!("0 0 {W} {H}") role="img">

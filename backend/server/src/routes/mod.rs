@@ -99,7 +99,11 @@ pub fn router(config: &ServerConfig, state: AppState) -> Router {
         .nest("/api", api)
         .route("/login", get(auth::login))
         .fallback_service(
-            ServeDir::new(&config.static_dir).fallback(studio_page(&config.static_dir)),
+            // A file's gzipped copy (`x.wasm.gz`, written by scripts/build-frontend) goes to
+            // browsers that accept it.
+            ServeDir::new(&config.static_dir)
+                .precompressed_gzip()
+                .fallback(studio_page(&config.static_dir)),
         )
         .with_state(state)
 }
