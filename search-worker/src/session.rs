@@ -158,6 +158,8 @@ async fn search(sessions: &Sessions, request: SearchRequest) -> Result<(), Strin
         bookkeeping_ms,
         elapsed_ms: browser::now_ms() - started,
     });
+    // After the answer, so that it waits for nothing: a full cache is rarely trimmed.
+    cached_of(sessions, ScoreCache::trim);
     Ok(())
 }
 

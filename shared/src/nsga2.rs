@@ -448,45 +448,54 @@ fn survive(mut candidates: Vec<Individual>, size: usize, rng: &mut SeededRng) ->
 /// objectives that changes nothing (the survivors are in the first fronts, taken whole); with
 /// three it keeps every arch at the top of some trade-off.
 pub fn best(evaluations: Vec<Evaluation>, size: usize, seed: u64) -> Vec<usize> {
-    let individual = |objectives: Vec<f64>, violation: f64| Individual {
-        genome: Genome::new(),
-        objectives,
-        violation,
-        rank: 0,
-        crowding: 0.0,
+    let kept = match evaluations.len() > NARROWED * size {
+        true => first_fronts_of_each_pair(&evaluations, NARROWED * size),
+        false => vec![true; evaluations.len()],
     };
-    let objective_count = evaluations.first().map_or(0, |e| e.objectives.len());
-    let mut kept = vec![true; evaluations.len()];
-    if evaluations.len() > NARROWED * size && objective_count >= 2 {
-        kept.fill(false);
-        for a in 0..objective_count {
-            for b in a + 1..objective_count {
-                let pair: Vec<Individual> = evaluations
-                    .iter()
-                    .map(|e| individual(vec![e.objectives[a], e.objectives[b]], e.violation))
-                    .collect();
-                let mut taken = 0;
-                for front in non_dominated_fronts(&pair) {
-                    if taken >= NARROWED * size {
-                        break;
-                    }
-                    taken += front.len();
-                    for i in front {
-                        kept[i] = true;
-                    }
-                }
-            }
-        }
-    }
     // In the given order, so that the survival's random tie-breaks do not depend on narrowing.
     let (indices, mut candidates): (Vec<usize>, Vec<Individual>) = evaluations
         .into_iter()
         .enumerate()
         .filter(|(i, _)| kept[*i])
-        .map(|(i, e)| (i, individual(e.objectives, e.violation)))
+        .map(|(i, e)| (i, unranked(e.objectives, e.violation)))
         .unzip();
     let chosen = survivors(&mut candidates, size, &mut seeded_rng(seed));
     chosen.into_iter().map(|i| indices[i]).collect()
+}
+
+/// Which evaluations are in the first fronts of some pair of objectives (under constraint
+/// domination): for each pair, whole fronts in rank order until at least `per_pair` are taken.
+/// All of them with fewer than two objectives.
+pub fn first_fronts_of_each_pair(evaluations: &[Evaluation], per_pair: usize) -> Vec<bool> {
+    let objective_count = evaluations.first().map_or(0, |e| e.objectives.len());
+    if objective_count < 2 {
+        return vec![true; evaluations.len()];
+    }
+    let mut kept = vec![false; evaluations.len()];
+    for a in 0..objective_count {
+        for b in a + 1..objective_count {
+            let pair: Vec<Individual> = evaluations
+                .iter()
+                .map(|e| unranked(vec![e.objectives[a], e.objectives[b]], e.violation))
+                .collect();
+            let mut taken = 0;
+            for front in non_dominated_fronts(&pair) {
+                if taken >= per_pair {
+                    break;
+                }
+                taken += front.len();
+                for i in front {
+                    kept[i] = true;
+                }
+            }
+        }
+    }
+    kept
+}
+
+/// An evaluation to rank, with no genome (its index says which it is).
+fn unranked(objectives: Vec<f64>, violation: f64) -> Individual {
+    Individual { genome: Genome::new(), objectives, violation, rank: 0, crowding: 0.0 }
 }
 
 /// How many candidates per survivor [`best`] narrows many evaluations down to (at least).
