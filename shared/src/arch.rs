@@ -3,9 +3,9 @@
 //! * ResNet: `{"d": [1 + stages], "e": [physical blocks], "w": [2 + stages]}` — `d[0]` toggles
 //!   the stem's residual conv, `d[1..]` are extra blocks per stage, `e` one bottleneck ratio per
 //!   physical block, `w` width *indices* (stem mid, stem out, then one per stage).
-//!   resnet50-cifar: d[5], e[18], w[6].
+//!   resnet50-cifar: d\[5], e\[18], w\[6].
 //! * MobileNetV3: `{"ks": [blocks], "e": [blocks], "d": [stages]}` — kernel size and expand
-//!   ratio per physical block, absolute depth per stage. mbv3-cifar: ks[20], e[20], d[5].
+//!   ratio per physical block, absolute depth per stage. mbv3-cifar: ks\[20], e\[20], d\[5].
 //!
 //! Entries of blocks a stage does not keep are ignored by the network (and by the encoding) but
 //! must still be valid choices, as in the reference.

@@ -108,7 +108,7 @@ pub struct MbV3FirstBlock {
 }
 
 /// A stage of dynamic MBConv blocks: 1×1 expand (in → mid), BN, act → depthwise k×k stride s,
-/// BN, act → [SE] → 1×1 project (mid → out), BN; `mid = make_divisible(round(in · e))`.
+/// BN, act → \[SE] → 1×1 project (mid → out), BN; `mid = make_divisible(round(in · e))`.
 /// Only the first block strides; the others have an identity shortcut.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,7 +3,7 @@
 //! bars from those events, a studio worker stores them (crates `proard-cli`, `proard-server`).
 //!
 //! * [`attack`] — adversarial attacks (input gradients only) and robust evaluation;
-//! * [`bench`] — throughput measurements of `proard model bench`;
+//! * [`mod@bench`] — throughput measurements of `proard model bench`;
 //! * [`data`] — CIFAR binaries, image folders, the synthetic set, download, loader;
 //! * [`experiment`] — the ProARD pipeline: config, stages with resume, students, events, bench;
 //! * [`device`] — which Burn device a command computes on;

@@ -18,7 +18,7 @@ use crate::attack::{
 };
 use crate::model::{BnMode, Student, View};
 
-/// Plain images [N, C, H, W] in [0, 1] and their labels [N].
+/// Plain images [N, C, H, W] in [0, 1] and their labels \[N].
 pub type Batch = (Tensor<4>, Tensor<1, Int>);
 
 /// The attacks `proard verify` can run (clean accuracy is always measured).

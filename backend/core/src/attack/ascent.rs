@@ -2,7 +2,7 @@
 //! sign-gradient ascent of a method's loss inside the ε-ball, returning the **last** iterate.
 //!
 //! Training methods train on the final iterate, as every reference does (evaluation PGD,
-//! [`super::pgd`], reports it too by default). The loss is a closure, because the
+//! [`super::pgd()`], reports it too by default). The loss is a closure, because the
 //! methods differ in which networks they run (the student, the teacher too for AdaAD), towards
 //! which target, and with which BatchNorm mode. The closure must run `valid()` copies
 //! (see [`frozen`]), so that the only gradient computed is the input's.

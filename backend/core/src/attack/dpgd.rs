@@ -42,8 +42,8 @@ impl DpgdConfig {
     }
 }
 
-/// The batch-level squared soft-Dice loss D(A) of probabilities [N, K] against labels [N] over
-/// the rows where `rows` [N] is 1 (0/1 floats). Empty A gives exactly 0.
+/// The batch-level squared soft-Dice loss D(A) of probabilities [N, K] against labels \[N] over
+/// the rows where `rows` \[N] is 1 (0/1 floats). Empty A gives exactly 0.
 pub fn dice_loss(probabilities: Tensor<2>, labels: Tensor<1, Int>, rows: Tensor<1>) -> Tensor<1> {
     let [n, classes] = probabilities.dims();
     let one_hot = labels.one_hot::<2>(classes).float();

@@ -58,7 +58,7 @@ pub struct EvalReport {
 }
 
 /// Evaluates `subnet` of `network` on `batches` of plain images [N, C, H, W] in [0, 1] and
-/// labels [N], clean and under each of `attacks`.
+/// labels \[N], clean and under each of `attacks`.
 ///
 /// Before each attack on batch `i` the noise stream is seeded from (`seed`, `i`), so every attack
 /// draws the same random start for a batch whatever the other attacks are: two configurations

@@ -8,12 +8,12 @@ use burn::tensor::activation::log_softmax;
 /// Added to a target probability before its log so that zero probabilities contribute 0, not NaN.
 const LOG_FLOOR: f64 = 1e-12;
 
-/// Mean cross-entropy of logits [N, K] against labels [N].
+/// Mean cross-entropy of logits [N, K] against labels \[N].
 pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     cross_entropy_per_example(logits, labels).mean()
 }
 
-/// Cross-entropy of each row of logits [N, K] against labels [N]: −log softmax(z)_y, shape [N].
+/// Cross-entropy of each row of logits [N, K] against labels \[N]: −log softmax(z)_y, shape \[N].
 pub fn cross_entropy_per_example(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     let n = labels.dims()[0];
     -log_softmax(logits, 1).gather(1, labels.reshape([n, 1])).reshape([n])
@@ -21,7 +21,7 @@ pub fn cross_entropy_per_example(logits: Tensor<2>, labels: Tensor<1, Int>) -> T
 
 /// KL(q ‖ softmax(z)) = Σ_c q_c (log q_c − log softmax(z)_c) of each row, for target
 /// probabilities q [N, K]: the direction every ARD code base computes (docs/objectives.md,
-/// "KL divergences"). Shape [N].
+/// "KL divergences"). Shape \[N].
 pub fn kl_to_target_per_example(logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
     let n = target.dims()[0];
     let target_log = (target.clone() + LOG_FLOOR).log();
@@ -30,7 +30,7 @@ pub fn kl_to_target_per_example(logits: Tensor<2>, target: Tensor<2>) -> Tensor<
 
 /// The Carlini–Wagner margin loss to maximise, −max(z_y − max_{j≠y} z_j + κ, 0)
 /// (docs/attacks.md, "CW∞"): it rises while the true class leads and saturates at 0 once another
-/// class leads by κ. Shape [N].
+/// class leads by κ. Shape \[N].
 pub fn cw_margin_per_example(
     logits: Tensor<2>,
     labels: Tensor<1, Int>,
@@ -54,7 +54,7 @@ fn sorted_descending(logits: Tensor<2>) -> Tensor<2> {
 
 /// The difference-of-logits-ratio loss of APGD-DLR (docs/attacks.md, "APGD"),
 /// −(z_y − max_{j≠y} z_j) / (z_(1) − z_(3) + 1e-12), z_(k) the k-th largest logit: the margin
-/// made invariant to shifts and scales of the logits. Needs at least 3 classes. Shape [N].
+/// made invariant to shifts and scales of the logits. Needs at least 3 classes. Shape \[N].
 pub fn dlr_per_example(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     let [n, classes] = logits.dims();
     let true_logit = logits.clone().gather(1, labels.clone().reshape([n, 1])).reshape([n]);
@@ -66,8 +66,8 @@ pub fn dlr_per_example(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 }
 
 /// The targeted DLR loss of APGD-T (docs/attacks.md, "APGD"),
-/// −(z_y − z_t) / (z_(1) − ½(z_(3) + z_(4)) + 1e-12) for target classes t [N]. Needs at least 4
-/// classes. Shape [N].
+/// −(z_y − z_t) / (z_(1) − ½(z_(3) + z_(4)) + 1e-12) for target classes t \[N]. Needs at least 4
+/// classes. Shape \[N].
 pub fn targeted_dlr_per_example(
     logits: Tensor<2>,
     labels: Tensor<1, Int>,

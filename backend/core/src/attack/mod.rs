@@ -4,7 +4,7 @@
 //! Invariants: attacks compute input gradients only. They run a [`Network::valid`] copy — plain
 //! tensors, which autodiff treats as constants — on an input re-attached to the autodiff graph
 //! at every step. Evaluation attacks always run BatchNorm in `Eval` mode; training attacks
-//! ([`ascent`], [`dpgd`]) state theirs and return the last iterate. Every output lies in the
+//! ([`ascent`], [`mod@dpgd`]) state theirs and return the last iterate. Every output lies in the
 //! ε-ball around its clean image and in [0, 1]. Random starts draw from the noise stream
 //! ([`crate::noise`]), so the caller decides the seed ([`evaluate`] seeds it per batch).
 

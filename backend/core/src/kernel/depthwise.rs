@@ -5,7 +5,7 @@
 //! group, and its input gradient as a transposed convolution whose col2im scatter was 39 % of an
 //! mbv3-mini training step (docs/performance.md). A depthwise filter has only k² taps per channel.
 //! Each plane is first copied into a zero-padded buffer whose rows and columns are split by phase
-//! modulo the stride ([`Padded`]): then every tap is one contiguous multiply-add over the whole
+//! modulo the stride (`Padded`): then every tap is one contiguous multiply-add over the whole
 //! output plane (a few hundred values, which the compiler vectorises), with no bounds logic.
 //! The loops run inside `pulp`'s run-time dispatch, so they use AVX-512 or AVX2 where the CPU has
 //! them although the crate is built for baseline x86-64. Products and sums are not fused

@@ -18,7 +18,7 @@ fn activate(x: Tensor<4>, activation: Activation) -> Tensor<4> {
     }
 }
 
-/// [1×1 expand → BN → act] → depthwise k×k stride s → BN → act → [SE] → 1×1 project → BN
+/// [1×1 expand → BN → act] → depthwise k×k stride s → BN → act → \[SE] → 1×1 project → BN
 /// (+ x when the block has an identity shortcut).
 #[derive(Module, Debug)]
 pub struct DynMbConv {

@@ -30,7 +30,7 @@ pub fn reduce(elements: Tensor<2>, reduction: Reduction) -> Tensor<1> {
     }
 }
 
-/// Per example [N], Σ_c of elementwise terms [N, K].
+/// Per example \[N], Σ_c of elementwise terms [N, K].
 pub fn per_example(elements: Tensor<2>) -> Tensor<1> {
     let [n, _] = elements.dims();
     elements.sum_dim(1).reshape([n])

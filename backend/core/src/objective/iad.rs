@@ -1,7 +1,7 @@
 //! IAD-I (Zhu et al. 2022; docs/objectives.md, "IAD-I"): ARD with batchmean KL, plus — from
 //! `begin_epoch` — an introspection term that trusts the student's own clean output where the
 //! teacher is unreliable on x':
-//! α·(1/B)·Σ_i (1 − a_i)·KL(softmax(S(x_i)) ‖ softmax(S(x'_i))), a_i = P_T(x'_i)[y_i]^β.
+//! α·(1/B)·Σ_i (1 − a_i)·KL(softmax(S(x_i)) ‖ softmax(S(x'_i))), a_i = P_T(x'_i)\[y_i]^β.
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -48,7 +48,7 @@ pub(crate) struct IadWeights {
 
 /// α·τ²·(1/B)·Σ KL(softmax(target/τ) ‖ softmax(S(x')/τ)) + (1 − α)·CE(S(x), y), plus from
 /// `begin_epoch` the introspection term α·(1/B)·Σ_i (1 − a_i)·KL(S(x_i) ‖ S(x'_i)) with
-/// reliability a_i = P_T(x'_i)[y_i]^β taken as a constant. The clean student output is not
+/// reliability a_i = P_T(x'_i)\[y_i]^β taken as a constant. The clean student output is not
 /// detached there, as in both references. IAD-I distils towards T(x), AdaIAD towards T(x').
 pub(crate) fn iad_loss(
     weights: IadWeights,

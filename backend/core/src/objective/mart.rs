@@ -1,6 +1,6 @@
 //! MART (Wang et al. 2020; docs/objectives.md, "MART"): a boosted cross-entropy on x' plus a KL
 //! term weighted by how unsure the clean prediction is,
-//! BCE(p', y) + β·(1/B)·Σ_i KL(p_i ‖ p'_i)·(1.0000001 − p_i[y_i]).
+//! BCE(p', y) + β·(1/B)·Σ_i KL(p_i ‖ p'_i)·(1.0000001 − p_i\[y_i]).
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;

@@ -116,7 +116,7 @@ pub struct Nets<'a> {
 pub struct Batch {
     /// Images in [0, 1], [N, C, H, W].
     pub x: Tensor<4>,
-    /// Class indices, [N].
+    /// Class indices, \[N].
     pub labels: Tensor<1, Int>,
     teacher_clean: RefCell<Option<(TeacherKey, Tensor<2>)>>,
 }
