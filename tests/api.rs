@@ -536,6 +536,48 @@ fn tokens_cookies_origins_and_share_links() {
     assert_eq!(bad_view.status, 422);
 }
 
+/// The status line and headers of a GET of `path` by a client that accepts gzip, read off the
+/// socket (an HTTP client would unpack the body and drop `content-encoding`), lowercased.
+fn head_gzip(server: &TestServer, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(server.addr).unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\
+         accept-encoding: gzip\r\n\r\n",
+        server.addr, server.token
+    );
+    socket.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        socket.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap().to_lowercase()
+}
+
+#[test]
+fn answers_are_gzipped_for_clients_that_accept_them_but_event_streams_are_not() {
+    let server = studio();
+    let id = create(&server, "gzipped");
+    for index in 0..50 {
+        student(&server, id, Cloud::Proard, index, 1_000_000, 0.25);
+    }
+    let page = head_gzip(&server, &format!("/api/experiments/{id}/students?limit=50"));
+    assert!(page.starts_with("http/1.1 200"), "{page}");
+    assert!(page.contains("content-encoding: gzip"), "{page}");
+    let csv = head_gzip(&server, &format!("/api/experiments/{id}/students.csv"));
+    assert!(csv.contains("content-encoding: gzip"), "{csv}");
+    // Every other test reads the API through ureq, which asks for gzip and unpacks it; the
+    // answer is the same JSON.
+    let students = server.owner("GET", &format!("/api/experiments/{id}/students?limit=50"), None);
+    assert_eq!(students.json()["items"].as_array().unwrap().len(), 50);
+    // An event stream goes out as it happens, uncompressed.
+    let stream = head_gzip(&server, &format!("/api/experiments/{id}/events"));
+    assert!(stream.contains("content-type: text/event-stream"), "{stream}");
+    assert!(!stream.contains("content-encoding"), "{stream}");
+}
+
 /// Reads Server-Sent Events from `path` until `count` events came; returns their ids.
 fn read_events(server: &TestServer, path: &str, last: Option<i64>, count: usize) -> Vec<i64> {
     use std::io::{BufRead, BufReader};
@@ -696,12 +738,14 @@ fn artifacts_download_by_id_and_never_by_a_path_from_outside() {
     let id = create(&server, "weights");
     let dir = server.data.path().join(format!("experiments/{id}"));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("supernet.safetensors"), b"weights!").unwrap();
+    // Big enough to be worth compressing, were weights compressed.
+    let weights = "weights!".repeat(512);
+    std::fs::write(dir.join("supernet.safetensors"), &weights).unwrap();
     let outside = tempfile::NamedTempFile::new().unwrap();
     server.runtime.block_on(async {
         let store = &server.store;
         let file = format!("experiments/{id}/supernet.safetensors");
-        store.put_artifact(id, "proard-supernet", &file, 8).await.unwrap();
+        store.put_artifact(id, "proard-supernet", &file, 4096).await.unwrap();
         let escape = format!("../../{}", outside.path().display());
         store.put_artifact(id, "escape", &escape, 1).await.unwrap();
     });
@@ -721,7 +765,10 @@ fn artifacts_download_by_id_and_never_by_a_path_from_outside() {
         disposition,
         format!("attachment; filename=\"experiment-{id}-proard-supernet.safetensors\"")
     );
-    assert_eq!(download.body_mut().read_to_string().unwrap(), "weights!");
+    assert_eq!(download.body_mut().read_to_string().unwrap(), weights);
+    // Sent as they are (floats barely compress, and a download may ask for ranges).
+    let head = head_gzip(&server, &url);
+    assert!(head.starts_with("http/1.1 200") && !head.contains("content-encoding"), "{head}");
     let escape = list[1]["id"].as_i64().unwrap();
     let answer = server.owner("GET", &format!("/api/experiments/{id}/artifacts/{escape}"), None);
     assert_eq!(answer.status, 404, "a stored path outside the data directory is not served");

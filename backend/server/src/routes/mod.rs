@@ -30,6 +30,8 @@ use axum::{Json, Router, middleware};
 use proard_shared::api::ErrorBody;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::services::ServeDir;
 
 pub use auth::Access;
@@ -94,7 +96,8 @@ pub fn router(config: &ServerConfig, state: AppState) -> Router {
         .route("/import", post(experiments::import))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(compression());
     Router::new()
         .nest("/api", api)
         .route("/login", get(auth::login))
@@ -106,6 +109,16 @@ pub fn router(config: &ServerConfig, state: AppState) -> Router {
                 .fallback(studio_page(&config.static_dir)),
         )
         .with_state(state)
+}
+
+/// The API's answers gzipped for clients that accept it (a page of 10 000 students is JSON of a
+/// few megabytes), at gzip's fastest level (the server shares its CPU with training), except
+/// event streams (each event must go out as it happens) and weights files (floats barely
+/// compress, and their downloads answer ranges).
+fn compression() -> CompressionLayer<impl Predicate> {
+    let predicate =
+        DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream"));
+    CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(predicate)
 }
 
 /// The studio routes in the browser (`/experiments/3`, `/share/…`): a path that names no file is
