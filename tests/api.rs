@@ -539,7 +539,7 @@ fn tokens_cookies_origins_and_share_links() {
 /// The status line and headers of a GET of `path` by a client that accepts gzip, read off the
 /// socket (an HTTP client would unpack the body and drop `content-encoding`), lowercased.
 fn head_gzip(server: &TestServer, path: &str) -> String {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let mut socket = std::net::TcpStream::connect(server.addr).unwrap();
     let request = format!(
         "GET {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\

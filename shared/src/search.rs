@@ -291,13 +291,9 @@ impl ScoreCache {
         let before = self.known.len();
         let known: Vec<(Key, Known)> = self.known.drain().collect();
         let scored: Vec<Scored> = known.iter().map(|(_, k)| k.scored).collect();
-        let evaluations: Vec<Evaluation> = scored
-            .iter()
-            .map(|s| Evaluation {
-                objectives: vec![s.scores[0], s.scores[1], -(s.macs as f64)],
-                violation: 0.0,
-            })
-            .collect();
+        let unbounded = SearchConfig { macs_objective: true, ..SearchConfig::default() };
+        let evaluations: Vec<Evaluation> =
+            scored.iter().map(|s| evaluation(&unbounded, s)).collect();
         let paired = crate::nsga2::first_fronts_of_each_pair(&evaluations, self.limit / 6);
         let budgets = on_a_budget_front(&scored);
         self.known = known
@@ -378,30 +374,9 @@ impl ScoreCache {
 }
 
 /// Which archs no arch of at most their MACs dominates in (accuracy, robustness): those on the
-/// front of some budget. One sweep in order of MACs over a staircase of the front so far (the
-/// best robustness at or above each accuracy); an arch with the same scores as one before it
+/// front of some budget. One sweep in order of MACs over the front so far; an arch with the same scores as one before it
 /// counts as dominated, since either serves.
 fn on_a_budget_front(scored: &[Scored]) -> Vec<bool> {
-    use std::collections::BTreeMap;
-    /// f64 ordered totally (scores are finite).
-    #[derive(Clone, Copy)]
-    struct Total(f64);
-    impl Ord for Total {
-        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-            self.0.total_cmp(&other.0)
-        }
-    }
-    impl PartialOrd for Total {
-        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-            Some(self.cmp(other))
-        }
-    }
-    impl PartialEq for Total {
-        fn eq(&self, other: &Self) -> bool {
-            self.cmp(other).is_eq()
-        }
-    }
-    impl Eq for Total {}
     let mut order: Vec<usize> = (0..scored.len()).collect();
     // Fewest MACs first, and among equal MACs the better scores first, so that whatever
     // dominates an arch comes before it.
@@ -411,26 +386,22 @@ fn on_a_budget_front(scored: &[Scored]) -> Vec<bool> {
             .then(b.scores[0].total_cmp(&a.scores[0]))
             .then(b.scores[1].total_cmp(&a.scores[1]))
     });
-    // Accuracy → robustness, robustness falling as accuracy rises.
-    let mut staircase: BTreeMap<Total, f64> = BTreeMap::new();
+    // The front so far as (accuracy, robustness), accuracy rising and so robustness falling.
+    let mut stairs: Vec<[f64; 2]> = Vec::new();
     let mut on_front = vec![false; scored.len()];
     for i in order {
         let [acc, rob] = scored[i].scores;
-        let covered = staircase.range(Total(acc)..).next().is_some_and(|(_, &best)| best >= rob);
-        if covered {
+        // The first stair at or above this accuracy is the most robust of those.
+        let above = stairs.partition_point(|s| s[0] < acc);
+        if stairs.get(above).is_some_and(|s| s[1] >= rob) {
             continue;
         }
         on_front[i] = true;
-        let below: Vec<Total> = staircase
-            .range(..=Total(acc))
-            .rev()
-            .take_while(|(_, r)| **r <= rob)
-            .map(|(a, _)| *a)
-            .collect();
-        for a in below {
-            staircase.remove(&a);
-        }
-        staircase.insert(Total(acc), rob);
+        // The stairs it dominates: those just below it that are no more robust, and one of the
+        // same accuracy.
+        let from = stairs[..above].partition_point(|s| s[1] > rob);
+        let to = above + usize::from(stairs.get(above).is_some_and(|s| s[0] == acc));
+        stairs.splice(from..to, [[acc, rob]]);
     }
     on_front
 }
@@ -700,6 +671,16 @@ mod tests {
         assert_eq!(cold.ask().unwrap(), plain.as_slice());
     }
 
+    /// Scores like [`Analytic`], accuracy plus up to 0.05 of noise.
+    struct Noisy<'a>(Analytic<'a>, crate::genome::SeededRng);
+
+    impl ArchScorer for Noisy<'_> {
+        fn score(&mut self, archs: &[Arch]) -> Vec<[f64; 2]> {
+            let scores = self.0.score(archs);
+            scores.into_iter().map(|[a, r]| [a + self.1.random::<f64>() / 20.0, r]).collect()
+        }
+    }
+
     /// The archs within `budget` that none within it dominates, as score bits (archs with the
     /// same scores are one point).
     fn budget_front(scored: &[Scored], budget: u64) -> FxHashSet<[u64; 2]> {
@@ -718,24 +699,13 @@ mod tests {
     fn a_trimmed_cache_keeps_every_budget_s_front() {
         let space = preset("mbv3-mini").unwrap();
         // Noisy scores, so that fronts hold many archs and do not line up with MACs.
-        let mut noise = seeded_rng(5);
-        let mut analytic = Analytic(&space, 0);
-        let mut noisy = |archs: &[Arch]| -> Vec<[f64; 2]> {
-            let scores = analytic.score(archs);
-            scores.into_iter().map(|[a, r]| [a + noise.random::<f64>() / 20.0, r]).collect()
-        };
-        struct Scorer<F>(F);
-        impl<F: FnMut(&[Arch]) -> Vec<[f64; 2]>> ArchScorer for Scorer<F> {
-            fn score(&mut self, archs: &[Arch]) -> Vec<[f64; 2]> {
-                (self.0)(archs)
-            }
-        }
+        let mut noisy = Noisy(Analytic(&space, 0), seeded_rng(5));
         let mut rng = seeded_rng(3);
         let archs: Vec<Arch> = (0..4000).map(|_| space.sample_arch(&mut rng)).collect();
         let mut cache = ScoreCache::with_limit(1200);
-        cache.score(&space, &archs[..1000], &mut Scorer(&mut noisy));
+        cache.score(&space, &archs[..1000], &mut noisy);
         assert_eq!(cache.trim(), 0, "within its limit, nothing goes");
-        cache.score(&space, &archs, &mut Scorer(&mut noisy));
+        cache.score(&space, &archs, &mut noisy);
         let before: Vec<Scored> = cache.known.values().map(|k| k.scored).collect();
         assert!(before.len() > 3000, "{}", before.len());
 

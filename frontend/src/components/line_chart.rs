@@ -1,5 +1,6 @@
-//! Curves over a count (steps, epochs, generations) as SVG: one path per series (the metrics route downsamples long
-//! stages, so a path has at most a few thousand vertices), round ticks, a legend.
+//! Curves over a count (steps, epochs, generations) as SVG: one path per series (the metrics
+//! route downsamples long stages, so a path has at most a few thousand vertices), round ticks,
+//! a legend.
 
 use leptos::prelude::*;
 
